@@ -1,0 +1,331 @@
+// The embedded store: SQLite through better-sqlite3, WAL journal, synchronous=FULL.
+// better-sqlite3 is synchronous: a whole `append` batch is one transaction and one fsync
+// (group commit), and no other statement can interleave with it.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ConversationId, DeviceId, Message, MessageId, Role, UserId } from '@confab/protocol';
+import { StoreUnavailableError } from '../../errors.js';
+import type {
+  AppendRequest, AppendResult, ConversationRecord, ConversationView, DeviceRecord, MemberRecord, NewGroup,
+  RefreshTokenRecord, RotateResult, Store, UserRecord,
+} from '../../ports/store.js';
+import { MIGRATIONS } from './migrations.js';
+
+interface MessageRow {
+  conversation_id: string; seq: number; id: string; kind: 'message' | 'edit' | 'delete'; sender_id: string;
+  username: string; client_id: string; text: string; created_at: number; target_id: string | null;
+  target_seq: number | null; edited_at: number | null; deleted_at: number | null;
+}
+interface ConversationRow {
+  id: string; kind: 'direct' | 'group'; name: string | null; created_at: number; updated_at: number;
+  last_seq: number; last_message_seq: number; member_count: number;
+}
+interface UserRow { id: string; username: string; password_hash: string; created_at: number }
+
+const MSG_COLUMNS = `m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
+  m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at`;
+
+function toMessage(r: MessageRow): Message {
+  const m: Message = {
+    conversationId: r.conversation_id, seq: r.seq, messageId: r.id, kind: r.kind, sender: r.sender_id,
+    senderUsername: r.username, clientId: r.client_id, text: r.text, createdAt: r.created_at,
+  };
+  if (r.target_id !== null && r.target_seq !== null) m.target = { messageId: r.target_id, seq: r.target_seq };
+  if (r.edited_at !== null) m.editedAt = r.edited_at;
+  if (r.deleted_at !== null) m.deletedAt = r.deleted_at;
+  return m;
+}
+const toConversation = (r: ConversationRow): ConversationRecord => ({
+  id: r.id as ConversationId, kind: r.kind, name: r.name, createdAt: r.created_at, updatedAt: r.updated_at,
+  lastSeq: r.last_seq, memberCount: r.member_count,
+});
+const toUser = (r: UserRow): UserRecord => ({ id: r.id as UserId, username: r.username, passwordHash: r.password_hash, createdAt: r.created_at });
+
+const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY']);
+
+export interface SqliteStoreOptions {
+  /** Path of the database file, or ':memory:'. */
+  path: string;
+}
+
+export class SqliteStore implements Store {
+  readonly #db: Database.Database;
+  readonly #s;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.#db = new Database(options.path);
+    this.#db.pragma('journal_mode = WAL');
+    // FULL: the WAL is fsynced at every commit, so an acked message survives power loss.
+    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const db = this.#db;
+    this.#s = {
+      insertUser: db.prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(username) DO NOTHING'),
+      userById: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
+      userByName: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
+      insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
+      device: db.prepare<[string], { id: string; user_id: string; name: string | null; created_at: number; revoked_at: number | null }>('SELECT * FROM devices WHERE id = ?'),
+      revokeDevice: db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      revokeTokens: db.prepare('UPDATE refresh_tokens SET used_at = COALESCE(used_at, ?) WHERE device_id = ?'),
+      insertToken: db.prepare('INSERT INTO refresh_tokens (token_hash, device_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      token: db.prepare<[string], { token_hash: string; device_id: string; user_id: string; expires_at: number; used_at: number | null }>('SELECT * FROM refresh_tokens WHERE token_hash = ?'),
+      useToken: db.prepare('UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL'),
+      insertConversation: db.prepare('INSERT INTO conversations (id, kind, name, direct_key, created_at, updated_at, member_count) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      conversation: db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE id = ?'),
+      conversationByKey: db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE direct_key = ?'),
+      rename: db.prepare('UPDATE conversations SET name = ? WHERE id = ?'),
+      insertMember: db.prepare('INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      member: db.prepare<[string, string], { user_id: string; username: string; role: Role; joined_at: number; read_seq: number }>(
+        'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?'),
+      members: db.prepare<[string], { user_id: string; username: string; role: Role; joined_at: number; read_seq: number }>(
+        'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, u.username'),
+      memberIds: db.prepare<[string], { user_id: string }>('SELECT user_id FROM members WHERE conversation_id = ?'),
+      isMember: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM members WHERE conversation_id = ? AND user_id = ?'),
+      deleteMember: db.prepare('DELETE FROM members WHERE conversation_id = ? AND user_id = ?'),
+      setRole: db.prepare('UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?'),
+      setMemberCount: db.prepare<[{ id: string }]>('UPDATE conversations SET member_count = (SELECT COUNT(*) FROM members WHERE conversation_id = @id) WHERE id = @id'),
+      listForUser: db.prepare<[string], ConversationRow & { role: Role; read_seq: number }>(
+        `SELECT c.*, m.role, m.read_seq FROM members m JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.user_id = ? ORDER BY c.updated_at DESC, c.id DESC`),
+      viewForUser: db.prepare<[string, string], ConversationRow & { role: Role; read_seq: number }>(
+        'SELECT c.*, m.role, m.read_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ? AND m.user_id = ?'),
+      unread: db.prepare<[string, number, string], { n: number }>(
+        `SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND seq > ? AND kind = 'message' AND deleted_at IS NULL AND sender_id != ?`),
+      peer: db.prepare<[string, string], { user_id: string; username: string }>(
+        'SELECT m.user_id, u.username FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id != ? LIMIT 1'),
+      advanceRead: db.prepare('UPDATE members SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ? AND user_id = ?'),
+      bySeq: db.prepare<[string, number], MessageRow>(`SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq = ?`),
+      byId: db.prepare<[string, string], MessageRow>(`SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.id = ?`),
+      byClient: db.prepare<[string, string, string], MessageRow>(
+        `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_id = ?`),
+      after: db.prepare<[string, number, number], MessageRow>(
+        `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`),
+      before: db.prepare<[string, number, number], MessageRow>(
+        `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`),
+      nextSeq: db.prepare<[{ isMessage: number; at: number; id: string }], { last_seq: number }>(
+        `UPDATE conversations SET last_seq = last_seq + 1,
+           last_message_seq = CASE WHEN @isMessage THEN last_seq + 1 ELSE last_message_seq END,
+           updated_at = CASE WHEN @isMessage THEN @at ELSE updated_at END
+         WHERE id = @id RETURNING last_seq`),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      applyEdit: db.prepare('UPDATE messages SET text = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?'),
+      applyDelete: db.prepare(`UPDATE messages SET text = '', deleted_at = ? WHERE conversation_id = ? AND seq = ?`),
+      // A deleted message's earlier edits must not keep its text either.
+      blankEdits: db.prepare(`UPDATE messages SET text = '' WHERE conversation_id = ? AND target_id = ? AND kind = 'edit'`),
+    };
+  }
+
+  private migrate(): void {
+    this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set(this.#db.prepare<[], { version: number }>('SELECT version FROM schema_migrations').all().map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      this.#db.transaction(() => {
+        this.#db.exec(m.sql);
+        this.#db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      })();
+    }
+  }
+
+  /** Runs `fn` and maps engine failures that mean "cannot reach the data" to StoreUnavailableError. */
+  #run<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (UNAVAILABLE.has(code) || [...UNAVAILABLE].some((c) => code.startsWith(c + '_')) || !this.#db.open) {
+        return Promise.reject(new StoreUnavailableError(code || 'database closed'));
+      }
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  // ---- users and devices ------------------------------------------------------------
+
+  createUser(u: UserRecord): Promise<boolean> {
+    return this.#run(() => this.#s.insertUser.run(u.id, u.username, u.passwordHash, u.createdAt).changes === 1);
+  }
+  userById(id: UserId): Promise<UserRecord | null> {
+    return this.#run(() => { const r = this.#s.userById.get(id); return r ? toUser(r) : null; });
+  }
+  userByUsername(username: string): Promise<UserRecord | null> {
+    return this.#run(() => { const r = this.#s.userByName.get(username); return r ? toUser(r) : null; });
+  }
+  usersByUsernames(usernames: readonly string[]): Promise<UserRecord[]> {
+    return this.#run(() => usernames.flatMap((n) => { const r = this.#s.userByName.get(n); return r ? [toUser(r)] : []; }));
+  }
+  createDevice(d: DeviceRecord, t: RefreshTokenRecord): Promise<void> {
+    return this.#run(() => this.#db.transaction(() => {
+      this.#s.insertDevice.run(d.id, d.userId, d.name, d.createdAt);
+      this.#s.insertToken.run(t.tokenHash, t.deviceId, t.userId, t.createdAt, t.expiresAt);
+    })());
+  }
+  device(id: DeviceId): Promise<DeviceRecord | null> {
+    return this.#run(() => {
+      const r = this.#s.device.get(id);
+      return r ? { id: r.id as DeviceId, userId: r.user_id as UserId, name: r.name, createdAt: r.created_at, revokedAt: r.revoked_at } : null;
+    });
+  }
+  revokeDevice(id: DeviceId, at: number): Promise<void> {
+    return this.#run(() => this.#db.transaction(() => {
+      this.#s.revokeDevice.run(at, id);
+      this.#s.revokeTokens.run(at, id);
+    })());
+  }
+  rotateRefreshToken(oldHash: string, next: Omit<RefreshTokenRecord, 'deviceId' | 'userId'>, now: number): Promise<RotateResult> {
+    return this.#run(() => this.#db.transaction((): RotateResult => {
+      const t = this.#s.token.get(oldHash);
+      if (!t) return { status: 'invalid' };
+      const deviceId = t.device_id as DeviceId;
+      if (t.used_at !== null) {
+        this.#s.revokeDevice.run(now, deviceId);
+        this.#s.revokeTokens.run(now, deviceId);
+        return { status: 'reused', deviceId };
+      }
+      const dev = this.#s.device.get(deviceId);
+      if (t.expires_at <= now || !dev || dev.revoked_at !== null) return { status: 'invalid' };
+      this.#s.useToken.run(now, oldHash);
+      this.#s.insertToken.run(next.tokenHash, deviceId, t.user_id, next.createdAt, next.expiresAt);
+      return { status: 'ok', userId: t.user_id as UserId, deviceId };
+    })());
+  }
+
+  // ---- conversations ----------------------------------------------------------------
+
+  createDirect(id: ConversationId, a: UserId, b: UserId, at: number): Promise<ConversationRecord> {
+    const key = [a, b].sort().join(':');
+    return this.#run(() => this.#db.transaction(() => {
+      const inserted = this.#s.insertConversation.run(id, 'direct', null, key, at, at, 2).changes === 1;
+      if (inserted) {
+        this.#s.insertMember.run(id, a, 'member', at);
+        this.#s.insertMember.run(id, b, 'member', at);
+      }
+      return toConversation(this.#s.conversationByKey.get(key)!);
+    })());
+  }
+  createGroup(g: NewGroup): Promise<ConversationRecord> {
+    return this.#run(() => this.#db.transaction(() => {
+      this.#s.insertConversation.run(g.id, 'group', g.name, null, g.createdAt, g.createdAt, 0);
+      this.#s.insertMember.run(g.id, g.ownerId, 'owner', g.createdAt);
+      for (const m of g.memberIds) if (m !== g.ownerId) this.#s.insertMember.run(g.id, m, 'member', g.createdAt);
+      this.#s.setMemberCount.run({ id: g.id });
+      return toConversation(this.#s.conversation.get(g.id)!);
+    })());
+  }
+  conversation(id: ConversationId): Promise<ConversationRecord | null> {
+    return this.#run(() => { const r = this.#s.conversation.get(id); return r ? toConversation(r) : null; });
+  }
+  rename(id: ConversationId, name: string, _at: number): Promise<void> {
+    return this.#run(() => { this.#s.rename.run(name, id); });
+  }
+  member(id: ConversationId, userId: UserId): Promise<MemberRecord | null> {
+    return this.#run(() => {
+      const r = this.#s.member.get(id, userId);
+      return r ? { userId: r.user_id as UserId, username: r.username, role: r.role, joinedAt: r.joined_at, readSeq: r.read_seq } : null;
+    });
+  }
+  members(id: ConversationId): Promise<MemberRecord[]> {
+    return this.#run(() => this.#s.members.all(id).map((r) => ({ userId: r.user_id as UserId, username: r.username, role: r.role, joinedAt: r.joined_at, readSeq: r.read_seq })));
+  }
+  memberIds(id: ConversationId): Promise<UserId[]> {
+    return this.#run(() => this.#s.memberIds.all(id).map((r) => r.user_id as UserId));
+  }
+  addMembers(id: ConversationId, userIds: readonly UserId[], at: number, maxMembers: number): Promise<UserId[] | 'full'> {
+    return this.#run(() => this.#db.transaction((): UserId[] | 'full' => {
+      const fresh = [...new Set(userIds)].filter((u) => !this.#s.isMember.get(id, u));
+      const count = this.#s.conversation.get(id)?.member_count ?? 0;
+      if (count + fresh.length > maxMembers) return 'full';
+      for (const u of fresh) this.#s.insertMember.run(id, u, 'member', at);
+      this.#s.setMemberCount.run({ id });
+      return fresh;
+    })());
+  }
+  removeMember(id: ConversationId, userId: UserId): Promise<boolean> {
+    return this.#run(() => this.#db.transaction(() => {
+      const removed = this.#s.deleteMember.run(id, userId).changes === 1;
+      if (removed) this.#s.setMemberCount.run({ id });
+      return removed;
+    })());
+  }
+  setRole(id: ConversationId, userId: UserId, role: Role): Promise<void> {
+    return this.#run(() => { this.#s.setRole.run(role, id, userId); });
+  }
+  #view(r: ConversationRow & { role: Role; read_seq: number }, userId: UserId): ConversationView {
+    const last = r.last_message_seq > 0 ? this.#s.bySeq.get(r.id, r.last_message_seq) : undefined;
+    const peer = r.kind === 'direct' ? this.#s.peer.get(r.id, userId) : undefined;
+    return {
+      ...toConversation(r), role: r.role, readSeq: r.read_seq,
+      unread: this.#s.unread.get(r.id, r.read_seq, userId)!.n,
+      lastMessage: last ? toMessage(last) : null,
+      peer: peer ? { id: peer.user_id as UserId, username: peer.username } : null,
+    };
+  }
+  listForUser(userId: UserId): Promise<ConversationView[]> {
+    return this.#run(() => this.#db.transaction(() => this.#s.listForUser.all(userId).map((r) => this.#view(r, userId)))());
+  }
+  viewForUser(id: ConversationId, userId: UserId): Promise<ConversationView | null> {
+    return this.#run(() => this.#db.transaction(() => { const r = this.#s.viewForUser.get(id, userId); return r ? this.#view(r, userId) : null; })());
+  }
+  advanceReadCursor(id: ConversationId, userId: UserId, seq: number): Promise<{ readSeq: number; unread: number }> {
+    return this.#run(() => this.#db.transaction(() => {
+      this.#s.advanceRead.run(seq, id, userId);
+      const m = this.#s.member.get(id, userId);
+      const readSeq = m?.read_seq ?? 0;
+      return { readSeq, unread: this.#s.unread.get(id, readSeq, userId)!.n };
+    })());
+  }
+
+  // ---- messages ---------------------------------------------------------------------
+
+  append(batch: readonly AppendRequest[]): Promise<AppendResult[]> {
+    return this.#run(() => this.#db.transaction(() => batch.map((req) => this.#appendOne(req)))());
+  }
+
+  #appendOne(req: AppendRequest): AppendResult {
+    const s = this.#s;
+    const existing = s.byClient.get(req.conversationId, req.senderId, req.clientId);
+    if (existing) {
+      if (existing.kind !== req.kind || (existing.target_id ?? undefined) !== req.targetId) return { ok: false, reason: 'client_id_reused' };
+      return { ok: true, message: toMessage(existing), duplicate: true };
+    }
+    if (!s.isMember.get(req.conversationId, req.senderId)) return { ok: false, reason: 'not_member' };
+    let target: MessageRow | undefined;
+    if (req.kind !== 'message') {
+      target = req.targetId === undefined ? undefined : s.byId.get(req.conversationId, req.targetId);
+      if (!target || target.kind !== 'message') return { ok: false, reason: 'message_not_found' };
+      if (target.deleted_at !== null) return { ok: false, reason: 'message_deleted' };
+    }
+    const seq = s.nextSeq.get({ isMessage: req.kind === 'message' ? 1 : 0, at: req.createdAt, id: req.conversationId })!.last_seq;
+    s.insertMessage.run(req.conversationId, seq, req.messageId, req.kind, req.senderId, req.clientId, req.text, req.createdAt, target?.id ?? null, target?.seq ?? null);
+    if (target && req.kind === 'edit') s.applyEdit.run(req.text, req.createdAt, req.conversationId, target.seq);
+    if (target && req.kind === 'delete') {
+      s.applyDelete.run(req.createdAt, req.conversationId, target.seq);
+      s.blankEdits.run(req.conversationId, target.id);
+    }
+    return { ok: true, message: toMessage(s.bySeq.get(req.conversationId, seq)!), duplicate: false };
+  }
+
+  readAfter(id: ConversationId, after: number, limit: number): Promise<Message[]> {
+    return this.#run(() => this.#s.after.all(id, after, limit).map(toMessage));
+  }
+  readBefore(id: ConversationId, before: number, limit: number): Promise<Message[]> {
+    return this.#run(() => this.#s.before.all(id, before, limit).map(toMessage).reverse());
+  }
+  message(id: ConversationId, messageId: MessageId): Promise<Message | null> {
+    return this.#run(() => { const r = this.#s.byId.get(id, messageId); return r ? toMessage(r) : null; });
+  }
+
+  ping(): Promise<void> {
+    return this.#run(() => { this.#db.prepare('SELECT 1').get(); });
+  }
+  close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+    return Promise.resolve();
+  }
+}

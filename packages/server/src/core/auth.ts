@@ -1,0 +1,74 @@
+// Accounts and device sessions: register, log in, rotate refresh tokens, log out, and
+// authenticate an access token (signature, expiry, and that its device is not logged out).
+import type { DeviceId, Session, UserId } from '@confab/protocol';
+import { AppError } from '../errors.js';
+import { newDeviceId, newUserId } from '../ids.js';
+import type { Store, UserRecord } from '../ports/store.js';
+import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
+import { hashRefreshToken, newRefreshToken, type AccessClaims, type TokenIssuer } from './tokens.js';
+
+export class AuthService {
+  constructor(
+    private readonly store: Store,
+    private readonly tokens: TokenIssuer,
+    private readonly refreshTtlSec: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async register(username: string, password: string, deviceName?: string): Promise<Session> {
+    checkPasswordPolicy(password);
+    const user: UserRecord = { id: newUserId(), username, passwordHash: await hashPassword(password), createdAt: this.now() };
+    if (!(await this.store.createUser(user))) throw new AppError('username_taken', `The username "${username}" is taken.`);
+    return this.#newDevice(user, deviceName);
+  }
+
+  async login(username: string, password: string, deviceName?: string): Promise<Session> {
+    const user = await this.store.userByUsername(username);
+    const ok = await verifyPassword(user?.passwordHash, password);
+    if (!user || !ok) throw new AppError('invalid_credentials');
+    return this.#newDevice(user, deviceName);
+  }
+
+  async refresh(refreshToken: string): Promise<Session> {
+    const now = this.now();
+    const next = newRefreshToken();
+    const r = await this.store.rotateRefreshToken(hashRefreshToken(refreshToken), { tokenHash: hashRefreshToken(next), createdAt: now, expiresAt: now + this.refreshTtlSec * 1000 }, now);
+    if (r.status !== 'ok') throw new AppError('invalid_refresh_token');
+    const user = await this.store.userById(r.userId);
+    if (!user) throw new AppError('invalid_refresh_token');
+    return this.#session(user, r.deviceId, next);
+  }
+
+  async logout(deviceId: DeviceId): Promise<void> {
+    await this.store.revokeDevice(deviceId, this.now());
+  }
+
+  /** The caller of a request or connection; throws invalid_token / token_expired. */
+  async authenticate(token: string): Promise<AccessClaims & { username: string }> {
+    const claims = await this.tokens.verify(token);
+    const device = await this.store.device(claims.deviceId);
+    if (!device || device.revokedAt !== null || device.userId !== claims.userId) throw new AppError('invalid_token');
+    const user = await this.store.userById(claims.userId);
+    if (!user) throw new AppError('invalid_token');
+    return { ...claims, username: user.username };
+  }
+
+  async #newDevice(user: UserRecord, deviceName?: string): Promise<Session> {
+    const now = this.now();
+    const deviceId = newDeviceId();
+    const refresh = newRefreshToken();
+    await this.store.createDevice(
+      { id: deviceId, userId: user.id, name: deviceName ?? null, createdAt: now, revokedAt: null },
+      { tokenHash: hashRefreshToken(refresh), deviceId, userId: user.id, createdAt: now, expiresAt: now + this.refreshTtlSec * 1000 },
+    );
+    return this.#session(user, deviceId, refresh);
+  }
+
+  async #session(user: UserRecord, deviceId: DeviceId, refreshToken: string): Promise<Session> {
+    const accessToken = await this.tokens.issue({ userId: user.id as UserId, deviceId });
+    return {
+      user: { id: user.id, username: user.username, createdAt: user.createdAt },
+      deviceId, accessToken, expiresIn: this.tokens.accessTtlSec, refreshToken,
+    };
+  }
+}

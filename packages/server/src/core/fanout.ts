@@ -1,0 +1,51 @@
+// Fan-out on write: after a commit, one bus publish per node that has online devices of
+// members (never one per device). Publishes leave in commit order.
+import type { ConversationId, Message, UserId } from '@confab/protocol';
+import type { Bus, Envelope } from '../ports/bus.js';
+import type { SessionRegistry } from '../ports/sessions.js';
+import type { Store } from '../ports/store.js';
+
+export class Fanout {
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly sessions: SessionRegistry,
+    private readonly bus: Bus,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Queues the committed entries for delivery, after everything queued before them. */
+  messages(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    this.#enqueue(async () => {
+      for (const m of messages) {
+        const members = await this.store.memberIds(m.conversationId as ConversationId);
+        await this.#toNodes(members, (userIds) => ({ type: 'message', message: m, userIds }));
+      }
+    });
+  }
+
+  conversation(change: 'added' | 'updated' | 'removed', conversationId: ConversationId, userIds: readonly UserId[]): void {
+    if (userIds.length === 0) return;
+    this.#enqueue(() => this.#toNodes(userIds, (ids) => ({ type: 'conversation', change, conversationId, userIds: ids })));
+  }
+
+  read(conversationId: ConversationId, userId: UserId, seq: number, unread: number): void {
+    this.#enqueue(() => this.#toNodes([userId], () => ({ type: 'read', conversationId, userId, seq, unread })));
+  }
+
+  /** Resolves when everything queued so far has been published. */
+  flushed(): Promise<void> {
+    return this.#chain;
+  }
+
+  async #toNodes(userIds: readonly UserId[], make: (userIds: UserId[]) => Envelope): Promise<void> {
+    const nodes = await this.sessions.nodesFor(userIds);
+    for (const [node, ids] of nodes) await this.bus.publish(node, make(ids));
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#chain = this.#chain.then(task).catch(this.onError);
+  }
+}

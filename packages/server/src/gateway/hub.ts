@@ -1,0 +1,48 @@
+// The node's local connection table: delivers envelopes from the bus to the sessions of
+// the users they name.
+import type { UserId } from '@confab/protocol';
+import type { Envelope } from '../ports/bus.js';
+import type { ClientSession } from './session.js';
+
+export class LocalHub {
+  readonly #byUser = new Map<UserId, Set<ClientSession>>();
+  #count = 0;
+
+  add(userId: UserId, session: ClientSession): void {
+    let set = this.#byUser.get(userId);
+    if (!set) this.#byUser.set(userId, (set = new Set()));
+    if (!set.has(session)) this.#count++;
+    set.add(session);
+  }
+
+  remove(userId: UserId, session: ClientSession): void {
+    const set = this.#byUser.get(userId);
+    if (set?.delete(session)) {
+      this.#count--;
+      if (set.size === 0) this.#byUser.delete(userId);
+    }
+  }
+
+  /** Authenticated connections on this node. */
+  get size(): number {
+    return this.#count;
+  }
+
+  all(): ClientSession[] {
+    return [...this.#byUser.values()].flatMap((s) => [...s]);
+  }
+
+  dispatch(envelope: Envelope): void {
+    switch (envelope.type) {
+      case 'message':
+        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message);
+        break;
+      case 'conversation':
+        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.conversationChanged(envelope.change, envelope.conversationId);
+        break;
+      case 'read':
+        for (const s of this.#byUser.get(envelope.userId) ?? []) s.readChanged(envelope.conversationId, envelope.seq, envelope.unread);
+        break;
+    }
+  }
+}

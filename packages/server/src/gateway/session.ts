@@ -1,0 +1,368 @@
+// One client connection, independent of the transport: authentication by `hello`, frame
+// validation, request handling, and the per-conversation delivery streams that splice the
+// store catch-up and the live feed together without gap or duplicate (see
+// docs/architecture.md, "Offline sync and the catch-up race").
+import {
+  CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, PROTOCOL_VERSION, issuesOf,
+  type ClientFrameOf, type ConversationId, type DeviceId, type Limits, type Message, type MessageId, type ServerFrame, type UserId,
+} from '@confab/protocol';
+import type { Logger } from 'pino';
+import { AppError, toAppError } from '../errors.js';
+import { requireMember } from '../core/access.js';
+import type { AuthService } from '../core/auth.js';
+import type { ConversationService } from '../core/conversations.js';
+import type { MessageService } from '../core/messages.js';
+import { TokenBucket } from '../core/rate-limit.js';
+import type { SessionRegistry } from '../ports/sessions.js';
+import type { Store } from '../ports/store.js';
+import type { LocalHub } from './hub.js';
+
+/** What the session needs from a transport (the ws adapter implements it). */
+export interface Transport {
+  /** Queues a text frame; resolves once it has been written out (used to pace catch-up pages). */
+  send(text: string): Promise<void>;
+  close(code: number, reason: string): void;
+}
+
+export interface GatewayContext {
+  nodeId: string;
+  limits: Limits;
+  store: Store;
+  auth: AuthService;
+  conversations: ConversationService;
+  messages: MessageService;
+  hub: LocalHub;
+  sessions: SessionRegistry;
+  log: Logger;
+}
+
+/** Delivery state of one conversation on this connection. */
+interface Stream {
+  /** Highest seq sent to the client; the next frame sent is always delivered + 1. */
+  delivered: number;
+  /** A store read is catching the client up; live entries are only noted meanwhile. */
+  filling: boolean;
+  /** Highest live seq seen while filling: the fill does not stop before reaching it. */
+  liveMax: number;
+  /** `sync` requests answered by the sync.done that ends the current fill. */
+  waiters: string[];
+}
+
+type Auth = { userId: UserId; deviceId: DeviceId; username: string };
+
+const MAX_PENDING_BEFORE_OPEN = 100;
+
+export class ClientSession {
+  readonly id: string;
+  #state: 'hello' | 'authenticating' | 'open' | 'closed' = 'hello';
+  #auth: Auth | undefined;
+  readonly #streams = new Map<ConversationId, Stream>();
+  readonly #bucket: TokenBucket;
+  #badFrames = 0;
+  #pending: string[] = [];
+  #helloTimer: NodeJS.Timeout | undefined;
+  /** Settles after every mutation this connection submitted so far (edits wait for earlier sends). */
+  #writes: Promise<unknown> = Promise.resolve();
+
+  constructor(id: string, private readonly transport: Transport, private readonly ctx: GatewayContext) {
+    this.id = id;
+    this.#bucket = new TokenBucket(ctx.limits.sendsPerSecond, ctx.limits.sendBurst);
+    this.#helloTimer = setTimeout(() => this.#close('hello_timeout'), ctx.limits.helloTimeoutMs);
+  }
+
+  get userId(): UserId | undefined {
+    return this.#auth?.userId;
+  }
+
+  // ---- input from the transport -------------------------------------------------------
+
+  onText(raw: string): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'authenticating') {
+      if (this.#pending.length >= MAX_PENDING_BEFORE_OPEN) return this.#bad(undefined, new AppError('rate_limited', 'Wait for `welcome` before sending more frames.', { retryAfterMs: 100 }));
+      this.#pending.push(raw);
+      return;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(raw);
+    } catch {
+      return this.#bad(undefined, new AppError('bad_json'));
+    }
+    const id = requestIdOf(data);
+    const type = typeof data === 'object' && data !== null && !Array.isArray(data) ? (data as { type?: unknown }).type : undefined;
+    if (typeof type !== 'string' || !(CLIENT_FRAME_TYPES as string[]).includes(type)) {
+      return this.#bad(id, new AppError('unknown_type', typeof type === 'string' ? `Unknown frame type "${type.slice(0, 40)}".` : 'The frame has no string `type`.'));
+    }
+    const parsed = ClientFrame.safeParse(data);
+    if (!parsed.success) return this.#bad(id, new AppError('bad_request', 'The frame does not match its schema.', { details: issuesOf(parsed.error) }));
+    this.#badFrames = 0;
+    this.#handle(parsed.data);
+  }
+
+  onBinary(): void {
+    this.#bad(undefined, new AppError('binary_not_supported'));
+  }
+
+  onOversize(bytes: number): void {
+    this.#bad(undefined, new AppError('frame_too_large', `The frame is ${bytes} bytes; the limit is ${this.ctx.limits.maxFrameBytes}.`));
+  }
+
+  onInvalidUtf8(): void {
+    this.#bad(undefined, new AppError('invalid_utf8'));
+  }
+
+  /** The transport closed (either side). */
+  onClosed(): void {
+    if (this.#state === 'closed') return;
+    const wasOpen = this.#auth !== undefined && this.#state === 'open';
+    this.#state = 'closed';
+    clearTimeout(this.#helloTimer);
+    if (wasOpen && this.#auth) {
+      this.ctx.hub.remove(this.#auth.userId, this);
+      this.ctx.sessions.unregister(this.#auth.userId, this.id, this.ctx.nodeId).catch((err: unknown) => this.ctx.log.warn({ err }, 'session unregister failed'));
+    }
+  }
+
+  // ---- input from the hub (live traffic) ----------------------------------------------
+
+  deliverLive(m: Message): void {
+    if (this.#state !== 'open') return;
+    const cid = m.conversationId as ConversationId;
+    let s = this.#streams.get(cid);
+    if (!s) {
+      // First entry of a conversation this device did not ask to catch up: live from here.
+      s = { delivered: m.seq - 1, filling: false, liveMax: 0, waiters: [] };
+      this.#streams.set(cid, s);
+    }
+    if (s.filling) {
+      s.liveMax = Math.max(s.liveMax, m.seq);
+      return;
+    }
+    if (m.seq <= s.delivered) return;
+    if (m.seq === s.delivered + 1) {
+      s.delivered = m.seq;
+      this.#sendNow({ type: 'message', message: m });
+      return;
+    }
+    // A gap: an earlier entry was missed (or is still on its way); the store has it.
+    s.liveMax = m.seq;
+    void this.#fill(cid, s);
+  }
+
+  conversationChanged(change: 'added' | 'updated' | 'removed', conversationId: ConversationId): void {
+    if (this.#state !== 'open' || !this.#auth) return;
+    if (change === 'removed') {
+      this.#streams.delete(conversationId);
+      this.#sendNow({ type: 'conversation', change, conversationId });
+      return;
+    }
+    this.ctx.conversations.get(this.#auth.userId, conversationId).then(
+      (conversation) => this.#sendNow({ type: 'conversation', change, conversationId, conversation }),
+      (err: unknown) => {
+        // Removed again before we could read it: say so.
+        if (err instanceof AppError) this.#sendNow({ type: 'conversation', change: 'removed', conversationId });
+        else this.ctx.log.warn({ err }, 'conversation view failed');
+      },
+    );
+  }
+
+  readChanged(conversationId: ConversationId, seq: number, unread: number): void {
+    if (this.#state === 'open') this.#sendNow({ type: 'read.state', conversationId, seq, unread });
+  }
+
+  /** Closes with a registry close code (e.g. on shutdown). */
+  close(name: keyof typeof CLOSE_CODES): void {
+    this.#close(name);
+  }
+
+  // ---- frames -------------------------------------------------------------------------
+
+  #handle(frame: ClientFrame): void {
+    if (frame.type === 'hello') {
+      if (this.#state === 'open') return this.#error(undefined, new AppError('already_authenticated'));
+      void this.#hello(frame);
+      return;
+    }
+    if (this.#state !== 'open' || !this.#auth) return this.#error(frame.id, new AppError('not_authenticated', 'Send `hello` with an access token first.'));
+    const me = this.#auth.userId;
+    switch (frame.type) {
+      case 'send':
+      case 'edit':
+      case 'delete':
+        return this.#mutate(frame, me);
+      case 'read':
+        return this.#request(frame.id, async () => {
+          await this.ctx.conversations.markRead(me, frame.conversationId as ConversationId, frame.seq);
+          this.#sendNow({ type: 'ok', id: frame.id });
+        });
+      case 'history':
+        return this.#request(frame.id, async () => {
+          const page = await this.ctx.messages.history(me, frame.conversationId as ConversationId, frame);
+          await this.#send({ type: 'history.result', id: frame.id, conversationId: frame.conversationId, ...page });
+        });
+      case 'sync':
+        return this.#request(frame.id, async () => {
+          const cid = frame.conversationId as ConversationId;
+          const { conversation } = await requireMember(this.ctx.store, cid, me);
+          if (frame.after > conversation.lastSeq) throw new AppError('seq_out_of_range', `The last seq of this conversation is ${conversation.lastSeq}.`);
+          let s = this.#streams.get(cid);
+          if (!s) this.#streams.set(cid, (s = { delivered: frame.after, filling: false, liveMax: 0, waiters: [] }));
+          s.waiters.push(frame.id);
+          if (!s.filling) {
+            s.delivered = frame.after;
+            await this.#fill(cid, s);
+          }
+        });
+      case 'ping':
+        this.#sendNow({ type: 'pong', ...(frame.id !== undefined ? { id: frame.id } : {}), time: Date.now() });
+        return;
+    }
+  }
+
+  #mutate(frame: ClientFrameOf<'send'> | ClientFrameOf<'edit'> | ClientFrameOf<'delete'>, me: UserId): void {
+    const wait = this.#bucket.take();
+    if (wait > 0) return this.#error(frame.id, new AppError('rate_limited', `At most ${this.ctx.limits.sendsPerSecond} sends per second; retry in ${wait} ms.`, { retryAfterMs: wait }));
+    const cid = frame.conversationId as ConversationId;
+    let op: Promise<{ message: Message; duplicate: boolean }>;
+    if (frame.type === 'send') {
+      // Submitted synchronously, so a connection's sends are committed in the order received.
+      op = (async () => this.ctx.messages.send(me, cid, frame.clientId, frame.text))();
+    } else {
+      const after = this.#writes;
+      op = after.then(() => frame.type === 'edit'
+        ? this.ctx.messages.edit(me, cid, frame.messageId as MessageId, frame.clientId, frame.text)
+        : this.ctx.messages.delete(me, cid, frame.messageId as MessageId, frame.clientId));
+    }
+    this.#writes = op.catch(() => undefined);
+    this.#request(frame.id, async () => {
+      const r = await op;
+      this.#sendNow({ type: 'ack', id: frame.id, message: r.message, duplicate: r.duplicate });
+    });
+  }
+
+  async #hello(frame: ClientFrameOf<'hello'>): Promise<void> {
+    if (frame.v !== PROTOCOL_VERSION) {
+      this.#error(undefined, new AppError('unsupported_version', `This server speaks protocol v${PROTOCOL_VERSION}.`));
+      return this.#close('unsupported_version');
+    }
+    this.#state = 'authenticating';
+    let auth: Auth;
+    try {
+      auth = await this.ctx.auth.authenticate(frame.token);
+    } catch (err) {
+      const e = toAppError(err);
+      this.#state = 'hello';
+      this.#error(undefined, e);
+      if (e.code === 'token_expired') return this.#close('token_expired');
+      if (e.code === 'invalid_token') return this.#close('auth_failed');
+      this.#close('going_away');
+      return;
+    }
+    if (this.#state !== 'authenticating') return; // closed meanwhile
+    clearTimeout(this.#helloTimer);
+    this.#auth = auth;
+    this.#state = 'open';
+    // Streams exist before anything can be delivered, so no live entry slips past a catch-up.
+    const cursors = Object.entries(frame.cursors ?? {}) as [ConversationId, number][];
+    for (const [cid, seq] of cursors) this.#streams.set(cid, { delivered: seq, filling: true, liveMax: 0, waiters: [] });
+    this.ctx.hub.add(auth.userId, this);
+    this.ctx.sessions.register(auth.userId, auth.deviceId, this.id, this.ctx.nodeId).catch((err: unknown) => this.ctx.log.warn({ err }, 'session register failed'));
+    this.#sendNow({ type: 'welcome', v: PROTOCOL_VERSION, userId: auth.userId, username: auth.username, deviceId: auth.deviceId, nodeId: this.ctx.nodeId, limits: this.ctx.limits });
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const raw of pending) this.onText(raw);
+    for (const [cid] of cursors) {
+      if (this.#state !== 'open') return;
+      const s = this.#streams.get(cid);
+      if (!s) continue;
+      try {
+        const member = await this.ctx.store.member(cid, auth.userId);
+        if (!member) {
+          this.#streams.delete(cid);
+          this.#sendNow({ type: 'conversation', change: 'removed', conversationId: cid });
+          continue;
+        }
+        s.filling = false;
+        await this.#fill(cid, s);
+      } catch (err) {
+        this.#error(undefined, toAppError(err));
+      }
+    }
+  }
+
+  /**
+   * Sends everything after `s.delivered` from the store in pages, then switches the stream
+   * to live. Live entries seen meanwhile only raise `liveMax`, and the loop does not end
+   * before it has read past them: the switch to live happens in the same synchronous step
+   * as the last check, so no entry can fall between store and live feed.
+   */
+  async #fill(cid: ConversationId, s: Stream): Promise<void> {
+    if (s.filling) return;
+    s.filling = true;
+    try {
+      for (;;) {
+        const page = (await this.ctx.store.readAfter(cid, s.delivered, this.ctx.limits.maxPageSize)).filter((m) => m.seq > s.delivered);
+        if (this.#state !== 'open' || this.#streams.get(cid) !== s) return;
+        if (page.length > 0) {
+          s.delivered = page[page.length - 1]!.seq;
+          await this.#send({ type: 'sync.page', conversationId: cid, messages: page });
+        }
+        if (page.length < this.ctx.limits.maxPageSize && s.liveMax <= s.delivered) break;
+      }
+    } catch (err) {
+      s.filling = false;
+      const waiters = s.waiters.splice(0);
+      const e = toAppError(err);
+      if (waiters.length === 0) this.#error(undefined, e);
+      for (const id of waiters) this.#error(id, e);
+      return;
+    }
+    s.filling = false;
+    s.liveMax = 0;
+    const waiters = s.waiters.splice(0);
+    if (waiters.length === 0) this.#sendNow({ type: 'sync.done', conversationId: cid, seq: s.delivered });
+    for (const id of waiters) this.#sendNow({ type: 'sync.done', conversationId: cid, seq: s.delivered, id });
+  }
+
+  // ---- output -------------------------------------------------------------------------
+
+  #request(id: string, fn: () => Promise<void>): void {
+    fn().catch((err: unknown) => {
+      const e = toAppError(err);
+      if (e.code === 'internal') this.ctx.log.error({ err, conn: this.id }, 'request failed');
+      this.#error(id, e);
+    });
+  }
+
+  #bad(id: string | undefined, e: AppError): void {
+    this.#error(id, e);
+    if (++this.#badFrames >= this.ctx.limits.maxBadFrames) this.#close('protocol_violation');
+  }
+
+  #error(id: string | undefined, e: AppError): void {
+    this.#sendNow({ type: 'error', ...(id !== undefined ? { id } : {}), ...e.toBody() });
+  }
+
+  #sendNow(frame: ServerFrame): void {
+    this.#send(frame).catch(() => undefined);
+  }
+
+  #send(frame: ServerFrame): Promise<void> {
+    if (this.#state === 'closed') return Promise.resolve();
+    return this.transport.send(JSON.stringify(frame));
+  }
+
+  #close(name: keyof typeof CLOSE_CODES): void {
+    if (this.#state === 'closed') return;
+    const { code } = CLOSE_CODES[name];
+    this.transport.close(code, name);
+    this.onClosed();
+  }
+}
+
+function requestIdOf(data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const id = (data as { id?: unknown }).id;
+  return typeof id === 'string' && id.length > 0 && id.length <= 64 ? id : undefined;
+}

@@ -1,0 +1,116 @@
+// The REST API: every route of the protocol's ROUTES table, validated with its schemas.
+import {
+  AddMembersBody, CreateGroupBody, DeleteBody, DirectBody, EditBody, HistoryQuery, LoginBody, LogoutBody, PatchConversationBody,
+  ReadBody, RefreshBody, RegisterBody, RoleBody, ROUTES, SendBody, issuesOf,
+  type ConversationId, type DeviceId, type MessageId, type UserId,
+} from '@confab/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { AppError } from '../errors.js';
+import type { AuthService } from '../core/auth.js';
+import type { ConversationService } from '../core/conversations.js';
+import type { MessageService } from '../core/messages.js';
+import { Id } from '@confab/protocol';
+
+export interface HttpContext {
+  auth: AuthService;
+  conversations: ConversationService;
+  messages: MessageService;
+  ready: () => Promise<boolean>;
+}
+
+interface Caller { userId: UserId; deviceId: DeviceId }
+type Handler = (req: FastifyRequest, reply: FastifyReply, caller: Caller) => Promise<unknown>;
+type PublicHandler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw new AppError('bad_request', `The request ${what} does not match its schema.`, { details: issuesOf(r.error) });
+  return r.data;
+}
+
+function param(req: FastifyRequest, name: string): string {
+  const v = (req.params as Record<string, string>)[name] ?? '';
+  if (!Id.safeParse(v).success) throw new AppError('bad_request', `:${name} must be a UUID.`, { details: [{ path: name, message: 'must be a UUID' }] });
+  return v;
+}
+
+const cid = (req: FastifyRequest) => param(req, 'id') as ConversationId;
+
+export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  const authed = (h: Handler) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const header = req.headers.authorization;
+    const m = header ? /^Bearer (\S+)$/.exec(header) : null;
+    if (!m) throw new AppError('not_authenticated', 'Send `Authorization: Bearer <access token>`.');
+    const caller = await ctx.auth.authenticate(m[1]!);
+    return h(req, reply, caller);
+  };
+
+  const handlers: Record<string, PublicHandler> = {
+    'GET /healthz': async () => ({ status: 'ok' }),
+    'GET /readyz': async (_req, reply) => {
+      if (await ctx.ready()) return { status: 'ready' };
+      return reply.code(503).send({ status: 'unavailable' });
+    },
+    'POST /v1/auth/register': async (req, reply) => {
+      const b = parse(RegisterBody, req.body);
+      return reply.code(201).send(await ctx.auth.register(b.username, b.password, b.deviceName));
+    },
+    'POST /v1/auth/login': async (req) => {
+      const b = parse(LoginBody, req.body);
+      return ctx.auth.login(b.username, b.password, b.deviceName);
+    },
+    'POST /v1/auth/refresh': async (req) => ctx.auth.refresh(parse(RefreshBody, req.body).refreshToken),
+    'POST /v1/auth/logout': authed(async (req, reply, c) => {
+      parse(LogoutBody, req.body);
+      await ctx.auth.logout(c.deviceId);
+      return reply.code(204).send();
+    }),
+    'GET /v1/me': authed(async (_req, _reply, c) => {
+      const me = await ctx.conversations.user(c.userId);
+      return me;
+    }),
+    'GET /v1/users/:username': authed(async (req) => ctx.conversations.userByName((req.params as { username: string }).username)),
+    'GET /v1/conversations': authed(async (_req, _reply, c) => ctx.conversations.list(c.userId)),
+    'POST /v1/conversations/direct': authed(async (req, _reply, c) => ctx.conversations.direct(c.userId, parse(DirectBody, req.body).username)),
+    'POST /v1/conversations': authed(async (req, reply, c) => {
+      const b = parse(CreateGroupBody, req.body);
+      return reply.code(201).send(await ctx.conversations.createGroup(c.userId, b.name, b.members));
+    }),
+    'GET /v1/conversations/:id': authed(async (req, _reply, c) => ctx.conversations.get(c.userId, cid(req))),
+    'PATCH /v1/conversations/:id': authed(async (req, _reply, c) => ctx.conversations.rename(c.userId, cid(req), parse(PatchConversationBody, req.body).name)),
+    'GET /v1/conversations/:id/members': authed(async (req, _reply, c) => ({ members: await ctx.conversations.members(c.userId, cid(req)) })),
+    'POST /v1/conversations/:id/members': authed(async (req, _reply, c) => ({ members: await ctx.conversations.addMembers(c.userId, cid(req), parse(AddMembersBody, req.body).members) })),
+    'DELETE /v1/conversations/:id/members/:userId': authed(async (req, reply, c) => {
+      await ctx.conversations.removeMember(c.userId, cid(req), param(req, 'userId') as UserId);
+      return reply.code(204).send();
+    }),
+    'PUT /v1/conversations/:id/members/:userId/role': authed(async (req, _reply, c) => ({
+      members: await ctx.conversations.setRole(c.userId, cid(req), param(req, 'userId') as UserId, parse(RoleBody, req.body).role),
+    })),
+    'GET /v1/conversations/:id/messages': authed(async (req, _reply, c) => ctx.messages.history(c.userId, cid(req), parse(HistoryQuery, req.query, 'query'))),
+    'POST /v1/conversations/:id/messages': authed(async (req, reply, c) => {
+      const b = parse(SendBody, req.body);
+      const r = await ctx.messages.send(c.userId, cid(req), b.clientId, b.text);
+      return reply.code(r.duplicate ? 200 : 201).send(r);
+    }),
+    'PATCH /v1/conversations/:id/messages/:messageId': authed(async (req, _reply, c) => {
+      const b = parse(EditBody, req.body);
+      return ctx.messages.edit(c.userId, cid(req), param(req, 'messageId') as MessageId, b.clientId, b.text);
+    }),
+    'DELETE /v1/conversations/:id/messages/:messageId': authed(async (req, _reply, c) => {
+      const b = parse(DeleteBody, req.body);
+      return ctx.messages.delete(c.userId, cid(req), param(req, 'messageId') as MessageId, b.clientId);
+    }),
+    'POST /v1/conversations/:id/read': authed(async (req, _reply, c) => ctx.conversations.markRead(c.userId, cid(req), parse(ReadBody, req.body).seq)),
+  };
+
+  for (const r of ROUTES) {
+    const key = `${r.method} ${r.path}`;
+    const handler = handlers[key];
+    if (!handler) throw new Error(`route ${key} is documented but has no handler`);
+    app.route({ method: r.method, url: r.path, handler });
+  }
+  const documented = new Set(ROUTES.map((r) => `${r.method} ${r.path}`));
+  for (const key of Object.keys(handlers)) if (!documented.has(key)) throw new Error(`route ${key} has a handler but is not documented`);
+}

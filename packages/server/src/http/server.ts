@@ -1,0 +1,56 @@
+// The HTTP server: fastify with JSON errors in the protocol's shape, body limits and
+// headers that keep browsers safe.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AppError, toAppError } from '../errors.js';
+import { registerRoutes, type HttpContext } from './routes.js';
+
+export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.log as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimit,
+    // Per-request lines would be noise at info level; failures are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Deep nesting and __proto__ keys are refused by the JSON parser itself.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('cache-control', 'no-store');
+  });
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    const e = mapError(err);
+    if (e.code === 'internal') req.log.error({ err }, 'request failed');
+    void reply.code(e.status).send({ error: e.toBody() });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: new AppError('route_not_found', `No route ${req.method} ${req.url.split('?')[0]}.`).toBody() });
+  });
+
+  registerRoutes(app, ctx);
+  return app;
+}
+
+function mapError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const f = err as { code?: string; statusCode?: number; message?: string };
+  switch (f.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('frame_too_large', 'The request body is larger than the limit.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('bad_json', 'The request body is not valid JSON.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('bad_request', 'Send request bodies as Content-Type: application/json.');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('bad_request', 'Content-Length does not match the body.');
+  }
+  if (err instanceof SyntaxError || (f.statusCode === 400 && /JSON|prototype|constructor/i.test(f.message ?? ''))) return new AppError('bad_json', 'The request body is not valid JSON (or has a forbidden __proto__/constructor key).');
+  if (typeof f.statusCode === 'number' && f.statusCode >= 400 && f.statusCode < 500) return new AppError('bad_request', f.message ?? 'Bad request.');
+  return toAppError(err);
+}

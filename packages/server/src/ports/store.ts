@@ -1,0 +1,142 @@
+// The store port: the source of truth and the inbox. Adapters: SqliteStore (embedded).
+//
+// Contract (checked by test/store-contract.ts against every adapter):
+// - `append` commits a batch atomically-per-entry in order; each accepted entry gets the
+//   next seq of its conversation (gap-free, strictly increasing), assigned inside the commit.
+//   The promise resolves only once the entries are durable.
+// - Idempotency: (conversationId, senderId, clientId) is unique. Appending it again returns
+//   the original entry with `duplicate: true` and allocates no seq.
+// - Reads see every entry whose append has resolved (read-your-writes on one store).
+// - Failures to reach the database throw StoreUnavailableError; nothing is half-written.
+import type { ConversationId, DeviceId, Message, MessageId, Role, UserId } from '@confab/protocol';
+
+export interface UserRecord {
+  id: UserId;
+  username: string;
+  passwordHash: string;
+  createdAt: number;
+}
+
+export interface DeviceRecord {
+  id: DeviceId;
+  userId: UserId;
+  name: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  deviceId: DeviceId;
+  userId: UserId;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type RotateResult =
+  | { status: 'ok'; userId: UserId; deviceId: DeviceId }
+  | { status: 'invalid' }
+  /** The token had been used already: the device was revoked (token theft response). */
+  | { status: 'reused'; deviceId: DeviceId };
+
+export interface UserStore {
+  /** Returns false when the username is taken. */
+  createUser(user: UserRecord): Promise<boolean>;
+  userById(id: UserId): Promise<UserRecord | null>;
+  userByUsername(username: string): Promise<UserRecord | null>;
+  usersByUsernames(usernames: readonly string[]): Promise<UserRecord[]>;
+  createDevice(device: DeviceRecord, token: RefreshTokenRecord): Promise<void>;
+  device(id: DeviceId): Promise<DeviceRecord | null>;
+  /** Revokes the device and every refresh token of it. */
+  revokeDevice(id: DeviceId, at: number): Promise<void>;
+  /** Atomically: the old token must be unused, unexpired and its device live; it is marked used and `next` stored. */
+  rotateRefreshToken(oldHash: string, next: Omit<RefreshTokenRecord, 'deviceId' | 'userId'>, now: number): Promise<RotateResult>;
+}
+
+export interface ConversationRecord {
+  id: ConversationId;
+  kind: 'direct' | 'group';
+  name: string | null;
+  createdAt: number;
+  updatedAt: number;
+  lastSeq: number;
+  memberCount: number;
+}
+
+export interface MemberRecord {
+  userId: UserId;
+  username: string;
+  role: Role;
+  joinedAt: number;
+  readSeq: number;
+}
+
+/** A conversation as one member sees it in their list. */
+export interface ConversationView extends ConversationRecord {
+  role: Role;
+  readSeq: number;
+  unread: number;
+  lastMessage: Message | null;
+  peer: { id: UserId; username: string } | null;
+}
+
+export interface NewGroup {
+  id: ConversationId;
+  name: string;
+  ownerId: UserId;
+  memberIds: readonly UserId[];
+  createdAt: number;
+}
+
+export interface ConversationStore {
+  /** Idempotent: the pair (a, b) has at most one direct conversation; returns it. */
+  createDirect(id: ConversationId, a: UserId, b: UserId, at: number): Promise<ConversationRecord>;
+  createGroup(group: NewGroup): Promise<ConversationRecord>;
+  conversation(id: ConversationId): Promise<ConversationRecord | null>;
+  rename(id: ConversationId, name: string, at: number): Promise<void>;
+  member(id: ConversationId, userId: UserId): Promise<MemberRecord | null>;
+  members(id: ConversationId): Promise<MemberRecord[]>;
+  memberIds(id: ConversationId): Promise<UserId[]>;
+  /** Adds those not yet members; fails as a whole with 'full' past `maxMembers`. */
+  addMembers(id: ConversationId, userIds: readonly UserId[], at: number, maxMembers: number): Promise<UserId[] | 'full'>;
+  /** Returns false when the user was not a member. */
+  removeMember(id: ConversationId, userId: UserId): Promise<boolean>;
+  setRole(id: ConversationId, userId: UserId, role: Role): Promise<void>;
+  /** Conversations of a user, most recent activity first. */
+  listForUser(userId: UserId): Promise<ConversationView[]>;
+  viewForUser(id: ConversationId, userId: UserId): Promise<ConversationView | null>;
+  /** Moves the read cursor forward only; returns the cursor after the call and the unread count. */
+  advanceReadCursor(id: ConversationId, userId: UserId, seq: number): Promise<{ readSeq: number; unread: number }>;
+}
+
+export interface AppendRequest {
+  conversationId: ConversationId;
+  kind: 'message' | 'edit' | 'delete';
+  messageId: MessageId;
+  senderId: UserId;
+  clientId: string;
+  /** Text of a message or the new text of an edit; empty for delete. */
+  text: string;
+  createdAt: number;
+  /** For edit/delete: the message changed. */
+  targetId?: MessageId;
+}
+
+export type AppendFailure = 'not_member' | 'message_not_found' | 'message_deleted' | 'client_id_reused';
+export type AppendResult = { ok: true; message: Message; duplicate: boolean } | { ok: false; reason: AppendFailure };
+
+export interface MessageStore {
+  /** Commits the batch (one transaction where the engine allows: group commit) and returns one result per request, in order. */
+  append(batch: readonly AppendRequest[]): Promise<AppendResult[]>;
+  /** Entries with seq > after, ascending, at most `limit`. */
+  readAfter(id: ConversationId, after: number, limit: number): Promise<Message[]>;
+  /** Entries with seq < before, the `limit` closest to it, returned ascending. */
+  readBefore(id: ConversationId, before: number, limit: number): Promise<Message[]>;
+  message(id: ConversationId, messageId: MessageId): Promise<Message | null>;
+}
+
+export interface Store extends UserStore, ConversationStore, MessageStore {
+  /** Readiness: resolves when the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
