@@ -6,3 +6,4 @@ export * from './model.js';
 export * from './frames.js';
 export * from './rest.js';
 export * from './validate.js';
+export * from './docs.js';

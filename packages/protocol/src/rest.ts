@@ -1,6 +1,6 @@
 // REST request bodies and the route table. Responses reuse the shapes in model.ts.
 import { z } from 'zod';
-import { ClientId, Conversation, Id, Member, Message, Role, SeqSchema, Session, User, Username } from './model.js';
+import { ClientId, Conversation, Id, Member, Message, SeqSchema, Session, User, Username } from './model.js';
 
 export const Password = z.string();
 export const RegisterBody = z.object({ username: Username, password: Password, deviceName: z.string().max(64).optional() });

@@ -28,7 +28,7 @@ const top = <K extends keyof Omit<Config, 'limits'>>(o: OptionSpec<K>) => o;
 const lim = <K extends keyof Limits>(o: OptionSpec<K>) => o;
 
 export const OPTIONS = [
-  top({ key: 'port', env: 'PORT', flag: '--port', kind: 'int', default: 8080, description: 'TCP port for REST, WebSocket (`/v1/ws`) and the web client. 0 picks a free port.' }),
+  top({ key: 'port', env: 'PORT', flag: '--port', kind: 'int', default: 8080, description: 'TCP port for REST (`/v1/...`) and WebSocket (`/v1/ws`). 0 picks a free port.' }),
   top({ key: 'host', env: 'HOST', flag: '--host', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' }),
   top({ key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', description: 'Directory of the embedded store (`confab.db`, SQLite WAL) and the generated token secret.' }),
   top({ key: 'nodeId', env: 'NODE_ID', flag: '--node-id', kind: 'string', default: undefined, description: 'Name of this node (logs, `welcome.nodeId`). Default: host name and pid.' }),
@@ -89,7 +89,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   for (const o of OPTIONS) out[o.key] = pick(o);
   const limits: Record<string, unknown> = {};
   for (const o of LIMIT_OPTIONS) limits[o.key] = pick(o);
-  const config = { ...(out as Omit<Config, 'limits'>), limits: limits as unknown as Limits, ...overrides } as Config;
+  const config = { ...(out as Omit<Config, 'limits'>), limits: limits as unknown as Limits, ...overrides };
   if (overrides.limits) config.limits = { ...(limits as unknown as Limits), ...overrides.limits };
   config.nodeId ??= `${process.env.HOSTNAME ?? 'node'}-${process.pid}`;
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');

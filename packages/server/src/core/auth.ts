@@ -1,6 +1,6 @@
 // Accounts and device sessions: register, log in, rotate refresh tokens, log out, and
 // authenticate an access token (signature, expiry, and that its device is not logged out).
-import type { DeviceId, Session, UserId } from '@confab/protocol';
+import type { DeviceId, Session } from '@confab/protocol';
 import { AppError } from '../errors.js';
 import { newDeviceId, newUserId } from '../ids.js';
 import type { Store, UserRecord } from '../ports/store.js';
@@ -65,7 +65,7 @@ export class AuthService {
   }
 
   async #session(user: UserRecord, deviceId: DeviceId, refreshToken: string): Promise<Session> {
-    const accessToken = await this.tokens.issue({ userId: user.id as UserId, deviceId });
+    const accessToken = await this.tokens.issue({ userId: user.id, deviceId });
     return {
       user: { id: user.id, username: user.username, createdAt: user.createdAt },
       deviceId, accessToken, expiresIn: this.tokens.accessTtlSec, refreshToken,

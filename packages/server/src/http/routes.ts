@@ -47,7 +47,7 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
   };
 
   const handlers: Record<string, PublicHandler> = {
-    'GET /healthz': async () => ({ status: 'ok' }),
+    'GET /healthz': () => Promise.resolve({ status: 'ok' }),
     'GET /readyz': async (_req, reply) => {
       if (await ctx.ready()) return { status: 'ready' };
       return reply.code(503).send({ status: 'unavailable' });

@@ -6,8 +6,9 @@ import { AppError, toAppError } from '../errors.js';
 import { registerRoutes, type HttpContext } from './routes.js';
 
 export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger }): FastifyInstance {
+  const logger: FastifyBaseLogger = opts.log;
   const app = Fastify({
-    loggerInstance: opts.log as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: opts.bodyLimit,
     // Per-request lines would be noise at info level; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),

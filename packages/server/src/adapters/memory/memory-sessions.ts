@@ -7,7 +7,7 @@ export class MemorySessions implements SessionRegistry {
 
   register(userId: UserId, _deviceId: DeviceId, connectionId: string, nodeId: string): Promise<void> {
     let nodes = this.#byUser.get(userId);
-    if (!nodes) this.#byUser.set(userId, (nodes = new Map()));
+    if (!nodes) this.#byUser.set(userId, (nodes = new Map<string, Set<string>>()));
     let conns = nodes.get(nodeId);
     if (!conns) nodes.set(nodeId, (conns = new Set()));
     conns.add(connectionId);

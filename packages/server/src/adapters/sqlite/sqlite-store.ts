@@ -183,13 +183,14 @@ export class SqliteStore implements Store {
       const t = this.#s.token.get(oldHash);
       if (!t) return { status: 'invalid' };
       const deviceId = t.device_id as DeviceId;
+      const dev = this.#s.device.get(deviceId);
+      if (!dev || dev.revoked_at !== null) return { status: 'invalid' };
       if (t.used_at !== null) {
         this.#s.revokeDevice.run(now, deviceId);
         this.#s.revokeTokens.run(now, deviceId);
         return { status: 'reused', deviceId };
       }
-      const dev = this.#s.device.get(deviceId);
-      if (t.expires_at <= now || !dev || dev.revoked_at !== null) return { status: 'invalid' };
+      if (t.expires_at <= now) return { status: 'invalid' };
       this.#s.useToken.run(now, oldHash);
       this.#s.insertToken.run(next.tokenHash, deviceId, t.user_id, next.createdAt, next.expiresAt);
       return { status: 'ok', userId: t.user_id as UserId, deviceId };

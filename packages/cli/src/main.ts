@@ -1,0 +1,242 @@
+// The `confab` command: run a node, or act as a user against one. Output is human-readable,
+// or one JSON object per line with --json. Errors go to stderr with a non-zero exit.
+import { createInterface } from 'node:readline';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { WebSocket } from 'ws';
+import type { Message, Session } from '@confab/protocol';
+import { ConfabApi, ConfabClient, ConfabError } from '@confab/sdk';
+import { ConfigError, runNode } from '@confab/server';
+import { loadSaved, save } from './credentials.js';
+
+const USAGE = `Usage: confab <command> [options]
+
+  serve [--port N] [--data-dir D] [...]        run a node (see README for every option)
+  register <user> --password <p>               create an account and save its session
+  login <user> --password <p>                  log in and save the session
+  logout                                       log this device out, forget the session
+  conversations                                list my conversations, most recent first
+  group create --name <n> --members a,b,c      create a group -> {"conversationId": ...}
+  send (--to <user> | --conversation <id>) [--client-id X] <text>
+  send (--to <user> | --conversation <id>) --stdin      one message per input line
+  history (--to <user> | --conversation <id>) [--after seq] [--limit n]
+  tail (--to <user> | --conversation <id>) [--after seq] [--count n]
+
+Common options:
+  --server URL        default $CONFAB_SERVER or http://localhost:8080
+  --user U --password P   act as U for this command (otherwise: the saved session)
+  --json              one JSON object per line`;
+
+class UsageError extends Error {}
+
+const COMMON = {
+  server: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+const TARGET = { to: { type: 'string' }, conversation: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+
+type Opts = Record<string, string | boolean | undefined>;
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Opts; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+    return { values: r.values as Opts, positionals: r.positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const str = (o: Opts, k: string): string | undefined => (typeof o[k] === 'string' ? o[k] : undefined);
+
+function int(o: Opts, k: string): number | undefined {
+  const v = str(o, k);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${k} must be a non-negative integer`);
+  return Number(v);
+}
+
+const serverOf = (o: Opts) => (str(o, 'server') ?? process.env.CONFAB_SERVER ?? 'http://localhost:8080').replace(/\/+$/, '');
+
+function out(o: Opts, json: unknown, human: string): void {
+  process.stdout.write((o.json ? JSON.stringify(json) : human) + '\n');
+}
+
+const line = (m: Message): string => {
+  const body = m.kind === 'message' ? (m.deletedAt ? '(deleted)' : m.text) : m.kind === 'edit' ? `(edited #${m.target?.seq}) ${m.text}` : `(deleted #${m.target?.seq})`;
+  return `#${m.seq} ${m.senderUsername}: ${body}`;
+};
+
+/** An API client acting as the user: --user/--password, else the saved session (refreshed and re-saved as needed). */
+async function authedApi(o: Opts): Promise<ConfabApi> {
+  const server = serverOf(o);
+  const user = str(o, 'user');
+  if (user !== undefined) {
+    const password = str(o, 'password');
+    if (password === undefined) throw new UsageError('--user needs --password');
+    const api = new ConfabApi({ baseUrl: server });
+    await api.login(user, password, 'confab-cli');
+    return api;
+  }
+  const saved = loadSaved(server);
+  if (!saved) throw new UsageError(`not logged in to ${server}: run \`confab login <user> --password <p>\` or pass --user/--password`);
+  const api = new ConfabApi({ baseUrl: server, onSession: (s) => save(server, s) });
+  api.useSession(saved.session);
+  return api;
+}
+
+async function conversationOf(api: ConfabApi, o: Opts): Promise<string> {
+  const to = str(o, 'to');
+  const id = str(o, 'conversation');
+  if ((to === undefined) === (id === undefined)) throw new UsageError('give exactly one of --to <user> or --conversation <id>');
+  return id ?? (await api.direct(to!)).id;
+}
+
+async function account(command: 'register' | 'login', argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, {});
+  const username = positionals[0];
+  const password = str(o, 'password');
+  if (!username || password === undefined || positionals.length > 1) throw new UsageError(`usage: confab ${command} <user> --password <p>`);
+  const server = serverOf(o);
+  const api = new ConfabApi({ baseUrl: server });
+  const session: Session = command === 'register' ? await api.register(username, password, 'confab-cli') : await api.login(username, password, 'confab-cli');
+  save(server, session);
+  out(o, { userId: session.user.id, username: session.user.username, deviceId: session.deviceId, server }, `${command === 'register' ? 'registered' : 'logged in'} as ${session.user.username} on ${server}`);
+  return 0;
+}
+
+async function send(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, { ...TARGET, 'client-id': { type: 'string' }, stdin: { type: 'boolean', default: false } });
+  const api = await authedApi(o);
+  const cid = await conversationOf(api, o);
+  const print = (r: { message: Message; duplicate: boolean }) => out(o, { ...r.message, duplicate: r.duplicate }, `${line(r.message)}${r.duplicate ? ' (already sent)' : ''}`);
+  if (o.stdin) {
+    if (positionals.length > 0 || str(o, 'client-id') !== undefined) throw new UsageError('--stdin takes no text and no --client-id');
+    const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    for await (const text of rl) {
+      if (text.length === 0) continue;
+      print(await api.sendMessage(cid, text));
+    }
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('usage: confab send (--to <user> | --conversation <id>) <text>');
+  const clientId = str(o, 'client-id');
+  print(await api.sendMessage(cid, positionals.join(' '), ...(clientId === undefined ? [] : [clientId])));
+  return 0;
+}
+
+async function history(argv: string[]): Promise<number> {
+  const { values: o } = parse(argv, { ...TARGET, after: { type: 'string' }, limit: { type: 'string' } });
+  const api = await authedApi(o);
+  const cid = await conversationOf(api, o);
+  let after = int(o, 'after') ?? 0;
+  let left = int(o, 'limit') ?? Infinity;
+  while (left > 0) {
+    const page = await api.history(cid, { after, limit: Math.min(left, 200) });
+    for (const m of page.messages) out(o, m, line(m));
+    left -= page.messages.length;
+    const last = page.messages[page.messages.length - 1];
+    if (!page.hasMore || !last) break;
+    after = last.seq;
+  }
+  return 0;
+}
+
+async function tail(argv: string[]): Promise<number> {
+  const { values: o } = parse(argv, { ...TARGET, after: { type: 'string' }, count: { type: 'string' } });
+  const api = await authedApi(o);
+  const cid = await conversationOf(api, o);
+  const count = int(o, 'count');
+  if (count === 0) return 0;
+  const client = new ConfabClient({ url: serverOf(o), WebSocket, getToken: ({ expired }) => api.accessToken(expired), cursors: { [cid]: int(o, 'after') ?? 0 } });
+  let seen = 0;
+  return new Promise<number>((resolve, reject) => {
+    const stop = (code: number) => { void client.close().then(() => resolve(code)); };
+    client.on('message', (m) => {
+      if (m.conversationId !== cid) return;
+      out(o, m, line(m));
+      if (count !== undefined && ++seen >= count) stop(0);
+    });
+    client.on('state', (s) => {
+      if (s.state === 'closed' && (count === undefined || seen < count)) reject(new ConfabError('closed', s.reason ?? 'the connection was closed'));
+      else if (s.state === 'reconnecting') process.stderr.write(`confab: connection lost (${s.reason ?? s.code ?? 'no reason'}), reconnecting\n`);
+    });
+    process.once('SIGINT', () => stop(0));
+    client.connect().catch(reject);
+  });
+}
+
+async function conversations(argv: string[]): Promise<number> {
+  const { values: o } = parse(argv, {});
+  const api = await authedApi(o);
+  const list = await api.conversations();
+  for (const c of list.conversations) {
+    const title = c.kind === 'direct' ? `@${c.peer?.username ?? '?'}` : c.name ?? '(group)';
+    out(o, c, `${c.id}  ${title}  ${c.unread > 0 ? `[${c.unread} unread] ` : ''}${c.lastMessage ? line(c.lastMessage) : ''}`);
+  }
+  return 0;
+}
+
+async function group(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, { name: { type: 'string' }, members: { type: 'string' } });
+  if (positionals[0] !== 'create' || positionals.length > 1) throw new UsageError('usage: confab group create --name <n> --members a,b,c');
+  const name = str(o, 'name');
+  if (!name) throw new UsageError('--name is required');
+  const members = (str(o, 'members') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const api = await authedApi(o);
+  const c = await api.createGroup(name, members);
+  out(o, { conversationId: c.id, name: c.name, memberCount: c.memberCount }, c.id);
+  return 0;
+}
+
+async function logout(argv: string[]): Promise<number> {
+  const { values: o } = parse(argv, {});
+  const server = serverOf(o);
+  if (!loadSaved(server)) throw new UsageError(`not logged in to ${server}`);
+  const api = await authedApi(o);
+  await api.logout();
+  save(server, undefined);
+  out(o, { server, loggedOut: true }, `logged out of ${server}`);
+  return 0;
+}
+
+/** Runs one command; resolves with the exit code (a `serve` keeps running). */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        await runNode(rest);
+        return new Promise<number>(() => undefined);
+      case 'register':
+      case 'login':
+        return await account(command, rest);
+      case 'logout': return await logout(rest);
+      case 'send': return await send(rest);
+      case 'history': return await history(rest);
+      case 'tail': return await tail(rest);
+      case 'conversations': return await conversations(rest);
+      case 'group': return await group(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE + '\n');
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`confab: ${err.message}\n${err instanceof UsageError ? 'Run `confab help` for usage.\n' : ''}`);
+      return 2;
+    }
+    if (err instanceof ConfabError) {
+      process.stderr.write(`confab: ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,46 @@
+// What each frame is for, with an example. docs/protocol.md is generated from this file,
+// the schemas and the code registry; a test checks every example against its schema.
+import type { z } from 'zod';
+import {
+  AckFrame, ConversationFrame, DeleteFrame, EditFrame, ErrorFrame, HelloFrame, HistoryFrame, HistoryResultFrame, MessageFrame,
+  OkFrame, PingFrame, PongFrame, ReadFrame, ReadStateFrame, SendFrame, SyncDoneFrame, SyncFrame, SyncPageFrame, WelcomeFrame,
+} from './frames.js';
+import { DEFAULT_LIMITS } from './limits.js';
+
+export interface FrameDoc {
+  readonly schema: z.ZodType;
+  readonly summary: string;
+  readonly example: unknown;
+}
+
+const C = '01a2026d-7606-705c-bed7-fb9a4afb2868';
+const U = '01a2026d-759c-72cf-bcf4-95578b9fbd3a';
+const D = '01a2026d-75df-77b0-b9f4-af28accc21e4';
+const M = '01a2026d-7614-776b-a2cc-1631509973b2';
+const message = { conversationId: C, seq: 42, messageId: M, kind: 'message', sender: U, senderUsername: 'alice', clientId: 'c-7f3a', text: 'hi all', createdAt: 1795337057812 };
+const conversation = { id: C, kind: 'group', name: 'Team', memberCount: 5, role: 'member', createdAt: 1795337000000, updatedAt: 1795337057812, lastSeq: 42, lastMessage: message, readSeq: 40, unread: 2 };
+
+export const CLIENT_FRAME_DOCS: Record<string, FrameDoc> = {
+  hello: { schema: HelloFrame, summary: 'First frame of every connection: authenticates with an access token and names the last seq this device holds per conversation. Answered by `welcome`, then per cursor by `sync.page`* and `sync.done`.', example: { type: 'hello', v: 1, token: 'eyJhbGciOiJIUzI1NiJ9…', cursors: { [C]: 40 } } },
+  send: { schema: SendFrame, summary: 'Send a text message. Answered by `ack` after the commit. Resending the same `clientId` returns the original message with `duplicate: true`.', example: { type: 'send', id: 'r1', conversationId: C, clientId: 'c-7f3a', text: 'hi all' } },
+  edit: { schema: EditFrame, summary: 'Replace the text of your own message: appends an `edit` entry (its own seq) and updates the message.', example: { type: 'edit', id: 'r2', conversationId: C, messageId: M, clientId: 'c-7f3b', text: 'hi everyone' } },
+  delete: { schema: DeleteFrame, summary: 'Delete your own message (group owners/admins: any message): appends a `delete` entry; the message becomes a tombstone with empty text.', example: { type: 'delete', id: 'r3', conversationId: C, messageId: M, clientId: 'c-7f3c' } },
+  read: { schema: ReadFrame, summary: 'Move your read cursor forward. Answered by `ok`; your other devices get `read.state`. A lower seq than the current cursor changes nothing.', example: { type: 'read', id: 'r4', conversationId: C, seq: 42 } },
+  sync: { schema: SyncFrame, summary: 'Catch one conversation up from `after`: `sync.page`* then `sync.done` with this `id`, then live.', example: { type: 'sync', id: 'r5', conversationId: C, after: 40 } },
+  history: { schema: HistoryFrame, summary: 'A page of the log (see the REST route for the paging rules). Answered by `history.result`.', example: { type: 'history', id: 'r6', conversationId: C, before: 41, limit: 50 } },
+  ping: { schema: PingFrame, summary: 'Application-level ping; answered by `pong` with the server time.', example: { type: 'ping', id: 'r7' } },
+};
+
+export const SERVER_FRAME_DOCS: Record<string, FrameDoc> = {
+  welcome: { schema: WelcomeFrame, summary: 'The connection is authenticated. Carries the limits the server enforces.', example: { type: 'welcome', v: 1, userId: U, username: 'alice', deviceId: D, nodeId: 'node-1', limits: DEFAULT_LIMITS } },
+  ack: { schema: AckFrame, summary: 'A send/edit/delete was committed (durable). `message.seq` is its place in the conversation.', example: { type: 'ack', id: 'r1', message, duplicate: false } },
+  message: { schema: MessageFrame, summary: 'A live log entry. Per conversation, a connection receives seq n+1 right after n: never a gap, never a repeat. The sender\'s own devices receive it too.', example: { type: 'message', message } },
+  'sync.page': { schema: SyncPageFrame, summary: 'A bounded page (at most `limits.maxPageSize`) of entries the device missed, in order.', example: { type: 'sync.page', conversationId: C, messages: [{ ...message, seq: 41, messageId: '01a2026d-7610-7000-8000-000000000041', clientId: 'c-41', text: 'earlier' }, message] } },
+  'sync.done': { schema: SyncDoneFrame, summary: 'The catch-up of a conversation reached the end; what follows is live.', example: { type: 'sync.done', conversationId: C, seq: 42 } },
+  'history.result': { schema: HistoryResultFrame, summary: 'Answer to `history`, oldest first.', example: { type: 'history.result', id: 'r6', conversationId: C, messages: [message], hasMore: true } },
+  'read.state': { schema: ReadStateFrame, summary: 'Your read cursor moved (on this or another device); `unread` is the new count.', example: { type: 'read.state', conversationId: C, seq: 42, unread: 0 } },
+  conversation: { schema: ConversationFrame, summary: 'You were added to a conversation, it changed (name, members, roles), or you were removed.', example: { type: 'conversation', change: 'added', conversationId: C, conversation } },
+  ok: { schema: OkFrame, summary: 'A request without a result (e.g. `read`) succeeded.', example: { type: 'ok', id: 'r4' } },
+  pong: { schema: PongFrame, summary: 'Answer to `ping`.', example: { type: 'pong', id: 'r7', time: 1795337057812 } },
+  error: { schema: ErrorFrame, summary: 'A frame could not be served. `id` names the request when it could be read. The connection stays open unless a close follows.', example: { type: 'error', id: 'r1', code: 'rate_limited', message: 'At most 30 sends per second; retry in 34 ms.', retryAfterMs: 34 } },
+};

@@ -1,0 +1,88 @@
+// Test kit: real nodes on port 0 with a fresh SQLite file each, and small HTTP helpers.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Limits, Session } from '@confab/protocol';
+import { build, loadConfig, type ConfabNode } from '../src/index.js';
+
+export interface TestNode {
+  url: string;
+  node: ConfabNode;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'confab-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Starts a node in this process on a free port with a fresh data directory. */
+export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits> } = {}): Promise<TestNode> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const base = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], {});
+  const config = { ...base, limits: { ...base.limits, ...opts.limits } };
+  const node = await build(config);
+  const url = await node.listen();
+  return {
+    url, node, dataDir,
+    async close() {
+      await node.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const CLI = fileURLToPath(new URL('../../cli/bin/confab.js', import.meta.url));
+
+export interface ChildNode {
+  url: string;
+  child: ChildProcess;
+  /** Resolves when the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `confab serve` as a child process (for kill -9 tests); resolves once it listens. */
+export function spawnNode(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildNode> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...extraArgs], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    lines.on('line', (line) => {
+      try {
+        const rec = JSON.parse(line) as { msg?: string; url?: string };
+        if (rec.msg === 'confab node listening' && rec.url) resolve({ url: rec.url, child, exited });
+      } catch { /* not a log line */ }
+    });
+    void exited.then((code) => reject(new Error(`node exited (${code}) before listening: ${stderr}`)));
+  });
+}
+
+/** JSON request helper: returns status and parsed body. */
+export async function http(url: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+let counter = 0;
+/** A unique, valid username for this test run. */
+export function uname(prefix = 'u'): string {
+  return `${prefix}${process.pid.toString(36)}${(counter++).toString(36)}`.toLowerCase();
+}
+
+export async function register(url: string, username = uname(), password = 'correct horse'): Promise<Session> {
+  const r = await http(url, 'POST', '/v1/auth/register', { username, password });
+  if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as Session;
+}

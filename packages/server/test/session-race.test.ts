@@ -1,0 +1,97 @@
+// The catch-up race, made deterministic: a store whose reads we release by hand, live
+// entries injected while a page read is in flight, and a transport that records frames.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { DEFAULT_LIMITS, type Message, type ServerFrame } from '@confab/protocol';
+import { ClientSession, type GatewayContext } from '../src/gateway/session.js';
+import { LocalHub } from '../src/gateway/hub.js';
+import { MemorySessions } from '../src/adapters/memory/memory-sessions.js';
+import type { Store } from '../src/ports/store.js';
+
+const C = '01a2026d-7606-705c-bed7-fb9a4afb2868';
+const U = '01a2026d-759c-72cf-bcf4-95578b9fbd3a';
+const entry = (seq: number): Message => ({ conversationId: C, seq, messageId: `m${seq}`, kind: 'message', sender: U, senderUsername: 'u', clientId: `c${seq}`, text: `t${seq}`, createdAt: seq });
+
+function harness() {
+  const log: Message[] = [];
+  const reads: { after: number; release: () => void }[] = [];
+  const store = {
+    readAfter: (_c: string, after: number, limit: number) => new Promise<Message[]>((resolve) => {
+      reads.push({ after, release: () => resolve(log.filter((m) => m.seq > after).slice(0, limit)) });
+    }),
+    member: () => Promise.resolve({ userId: U, username: 'u', role: 'member', joinedAt: 0, readSeq: 0 }),
+  } as unknown as Store;
+  const frames: ServerFrame[] = [];
+  const hub = new LocalHub();
+  const ctx = {
+    nodeId: 'n1', limits: { ...DEFAULT_LIMITS, maxPageSize: 3 }, store,
+    auth: { authenticate: () => Promise.resolve({ userId: U, deviceId: 'd', username: 'u' }) },
+    hub, sessions: new MemorySessions(), log: pino({ level: 'silent' }),
+  } as unknown as GatewayContext;
+  const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, close: () => undefined }, ctx);
+  const commit = (seq: number) => { log.push(entry(seq)); session.deliverLive(entry(seq)); };
+  const until = async (pred: () => boolean) => { for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r)); assert.ok(pred(), 'condition not reached'); };
+  const delivered = () => frames.flatMap((f) => (f.type === 'sync.page' ? f.messages.map((m) => m.seq) : f.type === 'message' ? [f.message.seq] : []));
+  return { log, reads, frames, session, commit, until, delivered };
+}
+
+test('entries committed during a page read are neither lost nor sent twice', async () => {
+  const h = harness();
+  for (let s = 1; s <= 5; s++) h.log.push(entry(s));
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't', cursors: { [C]: 1 } }));
+  await h.until(() => h.reads.length === 1);
+  // While the first page (after 1) is being read, 6 and 7 are committed and published.
+  h.commit(6);
+  h.commit(7);
+  h.reads[0]!.release(); // returns 2,3,4 (page size 3)
+  await h.until(() => h.reads.length === 2);
+  h.commit(8);
+  h.reads[1]!.release(); // returns 5,6,7
+  await h.until(() => h.reads.length === 3);
+  h.reads[2]!.release(); // returns 8: short page, and liveMax (8) reached
+  await h.until(() => h.frames.some((f) => f.type === 'sync.done'));
+  h.commit(9); // live now
+  assert.deepEqual(h.delivered(), [2, 3, 4, 5, 6, 7, 8, 9]);
+  const done = h.frames.find((f) => f.type === 'sync.done');
+  assert.deepEqual(done, { type: 'sync.done', conversationId: C, seq: 8 });
+  assert.equal(h.frames.at(-1)?.type, 'message', 'the entry after sync.done is live');
+});
+
+test('a short last page does not end the catch-up while a newer live entry was seen', async () => {
+  const h = harness();
+  h.log.push(entry(1));
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't', cursors: { [C]: 0 } }));
+  await h.until(() => h.reads.length === 1);
+  // The read was taken before 2 was committed: it will return only [1] (a short page)...
+  const first = h.reads[0]!;
+  const snapshot = h.log.slice();
+  h.commit(2);
+  h.log.length = 0;
+  h.log.push(...snapshot);
+  first.release();
+  h.log.push(entry(2));
+  // ...so the loop must read again rather than declare the stream live at seq 1.
+  await h.until(() => h.reads.length === 2);
+  h.reads[1]!.release();
+  await h.until(() => h.frames.some((f) => f.type === 'sync.done'));
+  assert.deepEqual(h.delivered(), [1, 2]);
+});
+
+test('a live gap is filled from the store, in order', async () => {
+  const h = harness();
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't' }));
+  await h.until(() => h.frames.some((f) => f.type === 'welcome'));
+  h.commit(1); // first entry of an untracked conversation: live from here
+  h.log.push(entry(2)); // committed, but its publish was lost
+  h.commit(3); // gap: 2 is missing
+  await h.until(() => h.reads.length === 1);
+  assert.equal(h.reads[0]!.after, 1);
+  h.commit(4); // arrives while filling: noted, not sent
+  h.reads[0]!.release(); // 2,3,4: a full page, so one more read
+  await h.until(() => h.reads.length === 2);
+  h.reads[1]!.release();
+  await h.until(() => h.frames.some((f) => f.type === 'sync.done'));
+  h.commit(5);
+  assert.deepEqual(h.delivered(), [1, 2, 3, 4, 5]);
+});
