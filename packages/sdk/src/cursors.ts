@@ -25,6 +25,8 @@ interface ConversationCursor {
   seq: number;
   /** The hello catch-up for this conversation has not finished. */
   hello: boolean;
+  /** The cursor sent in the last hello. */
+  helloFrom: number;
   /** Gap-filling syncs in flight. */
   gapSyncs: number;
   /** Highest held seq when the last gap sync was sent: the sync must cover it. */
@@ -35,6 +37,11 @@ interface ConversationCursor {
   overflow: boolean;
   /** Tracked while not connected (or not in hello): catch up once connected. */
   catchUp: boolean;
+  /**
+   * Known (e.g. the user was just added) but nothing delivered yet: `seq` is only a resume
+   * point for `hello`, and the first live entry, whatever its seq, starts the cursor.
+   */
+  provisional: boolean;
 }
 
 /** Cursor bookkeeping of one client; pure logic, the connection is behind {@link CursorSink}. */
@@ -66,21 +73,34 @@ export class CursorTracker {
   }
 
   /**
-   * Starts tracking `conversationId` as holding everything up to `seq`, and catches it up
-   * (now when `connected`, else after the next handshake). A tracked one moves forward to
-   * `seq` if it is behind.
+   * Starts tracking `conversationId` as holding everything up to `seq` and, with `catchUp`,
+   * catches it up (now when `connected`, else after the next handshake). A tracked one moves
+   * forward to `seq` if it is behind.
    */
-  track(conversationId: string, seq: number, connected: boolean): void {
+  track(conversationId: string, seq: number, connected: boolean, catchUp = true): void {
     const c = this.convs.get(conversationId);
-    if (c) {
+    if (c && !c.provisional) {
       if (seq > c.seq) {
         c.seq = seq;
         this.drain(conversationId, c);
       }
       return;
     }
-    this.convs.set(conversationId, newCursor(seq, !connected));
-    if (connected) this.gapSync(conversationId, this.convs.get(conversationId)!);
+    const c2 = newCursor(seq, catchUp && !connected);
+    this.convs.set(conversationId, c2);
+    if (catchUp && connected) this.gapSync(conversationId, c2);
+  }
+
+  /**
+   * Remembers a conversation the user just joined, unless it is tracked already. Its live
+   * entries may still be on their way and older than `lastSeq`, so nothing is dropped until
+   * the first one arrives; `lastSeq` only serves to resume it after a reconnect.
+   */
+  join(conversationId: string, lastSeq: number): void {
+    if (this.convs.has(conversationId)) return;
+    const c = newCursor(lastSeq, false);
+    c.provisional = true;
+    this.convs.set(conversationId, c);
   }
 
   /** Stops tracking (e.g. the user left the conversation). */
@@ -92,7 +112,7 @@ export class CursorTracker {
   connected(helloIds: Iterable<string>): void {
     for (const id of helloIds) {
       const c = this.convs.get(id);
-      if (c) { c.hello = true; c.catchUp = false; }
+      if (c) { c.hello = true; c.catchUp = false; c.helloFrom = c.seq; }
     }
     for (const [id, c] of this.convs) {
       if (c.catchUp) { c.catchUp = false; this.gapSync(id, c); }
@@ -126,8 +146,9 @@ export class CursorTracker {
   live(message: Message, fromAck = false): void {
     const id = message.conversationId;
     const c = this.convs.get(id);
-    if (!c) {
+    if (!c || c.provisional) {
       if (fromAck) return;
+      this.convs.delete(id);
       this.convs.set(id, newCursor(message.seq, false));
       this.sink.deliver(message);
       return;
@@ -147,6 +168,7 @@ export class CursorTracker {
   page(conversationId: string, messages: readonly Message[]): void {
     const c = this.convs.get(conversationId);
     if (!c) return;
+    c.provisional = false;
     for (const m of messages) if (m.seq > c.seq) this.apply(conversationId, c, m);
     this.drain(conversationId, c);
   }
@@ -155,9 +177,12 @@ export class CursorTracker {
   done(conversationId: string, seq: number, kind: SyncKind): void {
     const c = this.convs.get(conversationId);
     if (!c) return;
+    c.provisional = false;
     if (kind === 'hello') c.hello = false;
     if (kind === 'gap') c.gapSyncs = Math.max(0, c.gapSyncs - 1);
-    if (seq > c.seq) c.seq = seq;
+    // A hello catch-up that ends below the cursor it was given, with nothing delivered since:
+    // the cursor was past the end of the log (e.g. a restored store); continue from the server's.
+    if (seq > c.seq || (kind === 'hello' && c.seq === c.helloFrom)) c.seq = seq;
     this.drain(conversationId, c);
     if (kind === 'gap' && c.gapSyncs === 0 && c.held.size > 0 && c.seq < c.coverTo) {
       // The server says it sent everything, yet entries it already delivered live lie beyond
@@ -215,7 +240,7 @@ export class CursorTracker {
 }
 
 function newCursor(seq: number, catchUp: boolean): ConversationCursor {
-  return { seq, hello: false, gapSyncs: 0, coverTo: 0, held: new Map(), overflow: false, catchUp };
+  return { seq, hello: false, helloFrom: seq, gapSyncs: 0, coverTo: 0, held: new Map(), overflow: false, catchUp, provisional: false };
 }
 
 function sortedHeld(c: ConversationCursor): Message[] {
