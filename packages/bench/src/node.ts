@@ -1,0 +1,98 @@
+// The system under test, as the benchmark sees it: a Confab node started as a child process
+// (`confab serve`) on a fresh temporary data directory and a free 127.0.0.1 port, optionally pinned
+// to one core with taskset, plus the /proc readings (CPU, RSS) every scenario reports.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../cli/bin/confab.js', import.meta.url));
+const CLOCK_TICKS_PER_SEC = 100; // USER_HZ: 100 on every Linux this runs on.
+
+/** Whether processes can be pinned: taskset is installed and there are at least 2 cores. */
+export function canPin(): boolean {
+  return cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Command and arguments that run `node args...`, pinned to `core` when it is given. */
+export function nodeCommand(args: string[], core: number | undefined): [string, string[]] {
+  return core === undefined ? [process.execPath, args] : ['taskset', ['-c', String(core), process.execPath, ...args]];
+}
+
+/** CPU time (user + system, all threads) of a process in seconds, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from #3 (state) on
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC; // #14 utime, #15 stime
+}
+
+/** CPU time used on the whole machine (all cores, steal included) in seconds, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SEC;
+}
+
+/** Resident set size in MiB, from /proc/<pid>/status. */
+export function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export interface ConfabProcess {
+  url: string;
+  pid: number;
+  /** Stops the node (SIGTERM, then SIGKILL after 5 s) and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz answers (at most 20 s). */
+export async function startConfab(args: string[], core: number | undefined): Promise<ConfabProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'confab-bench-'));
+  const port = await freePort();
+  const [cmd, argv] = nodeCommand([CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...args], core);
+  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = ''; // the last output, for error messages; the rest is dropped
+  const keep = (d: Buffer) => { tail = (tail + d.toString()).slice(-4000); };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  void exited.then(() => { gone = true; });
+
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      if (!gone && child.pid !== undefined) process.kill(child.pid, signal);
+    } catch { /* exited meanwhile */ }
+  };
+  const stop = async () => {
+    kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    kill('SIGKILL');
+    await Promise.race([exited, sleep(2000)]);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200 && !gone; i++) {
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok) return { url, pid: child.pid!, stop };
+    await sleep(100);
+  }
+  await stop();
+  throw new Error(`the Confab node did not start: ${tail.trim() || '(no output)'}`);
+}
