@@ -81,10 +81,13 @@ page is generated from it.
   \`sync.page\` frames (at most \`limits.maxPageSize\` entries each), then \`sync.done\`, then live
   \`message\` frames, with no gap and no duplicate between the two. Conversations not named in the
   cursors are live from the \`hello\` on. A device can catch any conversation up with \`sync\`.
+  \`sync.done.seq\` is where the device now stands: a cursor past the end of the log (say, after
+  the server was restored from an older backup) restarts at the end. A cursor for a conversation
+  the user is not in is answered by \`conversation\` with \`change: "removed"\`.
 - **Requests and answers.** Client frames that expect an answer carry an \`id\` (1-64 characters)
   that the answer repeats (\`ack\`, \`ok\`, \`sync.done\`, \`history.result\`, \`pong\`, \`error\`).
 - **Validation.** Unknown fields are ignored; a wrong type, missing field, out-of-range number or
-  oversize string is \`bad_request\` with \`details\`. A bad frame never closes the connection, except
+  oversize string, or text with lone UTF-16 surrogates (not valid Unicode), is \`bad_request\` with \`details\`. A bad frame never closes the connection, except
   after \`limits.maxBadFrames\` bad frames in a row.
 
 ## Connecting

@@ -43,7 +43,7 @@ type Opts = Record<string, string | boolean | undefined>;
 function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Opts; positionals: string[] } {
   try {
     const r = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
-    return { values: r.values as Opts, positionals: r.positionals };
+    return { values: r.values, positionals: r.positionals };
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

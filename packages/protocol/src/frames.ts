@@ -2,9 +2,9 @@
 // docs/protocol.md all come from these schemas.
 import { z } from 'zod';
 import { ERROR_CODE_NAMES } from './codes.js';
-import { ClientId, Conversation, Id, Message, RequestId, SeqSchema } from './model.js';
+import { ClientId, Conversation, Id, Message, RequestId, SeqSchema, UnicodeText } from './model.js';
 
-const Text = z.string().min(1);
+const Text = UnicodeText.min(1);
 
 // ---- client -> server ----------------------------------------------------------------
 

@@ -8,6 +8,11 @@ export const SeqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const ClientId = z.string().min(1).max(64).regex(/^[\x21-\x7e]+$/, 'must be 1-64 printable ASCII characters');
 export const Username = z.string().min(3).max(32).regex(/^[a-z0-9_][a-z0-9_.-]*$/, 'lowercase letters, digits, _ . - (3-32), not starting with . or -');
 export const RequestId = z.string().min(1).max(64);
+/**
+ * User-visible text (messages, names): JSON escapes can carry lone UTF-16 surrogates ("\ud800")
+ * that no UTF-8 store can keep, so the stored text would differ from what was acked.
+ */
+export const UnicodeText = z.string().refine((s) => !/\p{Cs}/u.test(s), 'must be valid Unicode (no lone UTF-16 surrogates)');
 
 export const MessageKind = z.enum(['message', 'edit', 'delete']);
 export type MessageKind = z.infer<typeof MessageKind>;

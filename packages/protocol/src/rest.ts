@@ -1,19 +1,19 @@
 // REST request bodies and the route table. Responses reuse the shapes in model.ts.
 import { z } from 'zod';
-import { ClientId, Conversation, Id, Member, Message, SeqSchema, Session, User, Username } from './model.js';
+import { ClientId, Conversation, Id, Member, Message, SeqSchema, Session, UnicodeText, User, Username } from './model.js';
 
 export const Password = z.string();
-export const RegisterBody = z.object({ username: Username, password: Password, deviceName: z.string().max(64).optional() });
-export const LoginBody = z.object({ username: z.string().max(64), password: Password, deviceName: z.string().max(64).optional() });
+export const RegisterBody = z.object({ username: Username, password: Password, deviceName: UnicodeText.max(64).optional() });
+export const LoginBody = z.object({ username: z.string().max(64), password: Password, deviceName: UnicodeText.max(64).optional() });
 export const RefreshBody = z.object({ refreshToken: z.string().min(1).max(256) });
 export const LogoutBody = z.object({ refreshToken: z.string().min(1).max(256).optional() });
 export const DirectBody = z.object({ username: z.string().max(64) });
-export const CreateGroupBody = z.object({ name: z.string().trim().min(1).max(100), members: z.array(z.string().max(64)).max(10_000).default([]) });
-export const PatchConversationBody = z.object({ name: z.string().trim().min(1).max(100) });
+export const CreateGroupBody = z.object({ name: UnicodeText.trim().min(1).max(100), members: z.array(z.string().max(64)).max(10_000).default([]) });
+export const PatchConversationBody = z.object({ name: UnicodeText.trim().min(1).max(100) });
 export const AddMembersBody = z.object({ members: z.array(z.string().max(64)).min(1).max(10_000) });
 export const RoleBody = z.object({ role: z.enum(['admin', 'member']) });
-export const SendBody = z.object({ clientId: ClientId, text: z.string().min(1) });
-export const EditBody = z.object({ clientId: ClientId, text: z.string().min(1) });
+export const SendBody = z.object({ clientId: ClientId, text: UnicodeText.min(1) });
+export const EditBody = z.object({ clientId: ClientId, text: UnicodeText.min(1) });
 export const DeleteBody = z.object({ clientId: ClientId });
 export const ReadBody = z.object({ seq: SeqSchema });
 const QueryInt = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);

@@ -1,28 +1,21 @@
 // Issue "chat core", test 6: a non-member can neither read history, nor send, nor receive
 // live messages; a bad or expired token is refused (REST and WebSocket).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
-import { device, type Device } from './clients.js';
-import { http, register, startNode, uname, type TestNode } from './helpers.js';
+import { useNode } from './clients.js';
+import { http, register, startNode, uname } from './helpers.js';
 import { rawSocket } from './ws-raw.js';
 
 describe('authorization', () => {
-  let node: TestNode;
-  const devices: Device[] = [];
-  before(async () => { node = await startNode(); });
-  after(async () => {
-    await Promise.all(devices.map((d) => d.client.close()));
-    await node.close();
-  });
+  const node = useNode();
 
   async function setup() {
     const [a, b, out] = await Promise.all([register(node.url, uname('m')), register(node.url, uname('m')), register(node.url, uname('n'))]);
-    const da = await device(node.url, a);
-    const dout = await device(node.url, out);
-    devices.push(da, dout);
+    const da = await node.dev(a);
+    const dout = await node.dev(out);
     const group = await da.api.createGroup('private', [b.user.username]);
     await da.client.send(group.id, 'secret 1');
     return { a, b, out, da, dout, group };
@@ -60,8 +53,7 @@ describe('authorization', () => {
 
   test('a removed member loses access at once', async () => {
     const { a, b, da, group } = await setup();
-    const db = await device(node.url, b);
-    devices.push(db);
+    const db = await node.dev(b);
     await db.client.send(group.id, 'still in');
     const r = await http(node.url, 'DELETE', `/v1/conversations/${group.id}/members/${b.user.id}`, undefined, a.accessToken);
     assert.equal(r.status, 204);
@@ -77,7 +69,7 @@ describe('authorization', () => {
   test('bad, forged, expired and logged-out tokens are refused', async () => {
     const { a, group } = await setup();
     const path = `/v1/conversations/${group.id}/messages`;
-    const secret = readFileSync(join(node.dataDir, 'jwt-secret'), 'utf8').trim();
+    const secret = readFileSync(join(node.node.dataDir, 'jwt-secret'), 'utf8').trim();
     const key = new TextEncoder().encode(secret);
     const now = Math.floor(Date.now() / 1000);
     const claims = { did: a.deviceId };

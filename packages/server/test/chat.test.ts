@@ -1,20 +1,15 @@
 // Issue "chat core", test 1: 1:1 and a group of 5 where one user has 3 devices: every device
 // sees the same messages in the same order, over real sockets and a real SQLite file.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfabApi } from '@confab/sdk';
-import { device, login, seqs, type Device } from './clients.js';
-import { register, startNode, uname, type TestNode } from './helpers.js';
+import type { Session } from '@confab/protocol';
+import { login, seqs, useNode } from './clients.js';
+import { register, startNode, uname } from './helpers.js';
 
 describe('chat: 1:1 and groups, all devices converge', () => {
-  let node: TestNode;
-  const devices: Device[] = [];
-  before(async () => { node = await startNode(); });
-  after(async () => {
-    await Promise.all(devices.map((d) => d.client.close()));
-    await node.close();
-  });
-  const dev = async (...args: Parameters<typeof device>) => { const d = await device(...args); devices.push(d); return d; };
+  const node = useNode();
+  const dev = (_url: string, session: Session) => node.dev(session);
 
   test('two users chat 1:1 both ways, live, in one order', async () => {
     const alice = await register(node.url, uname('alice'));

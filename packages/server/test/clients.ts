@@ -1,7 +1,9 @@
 // SDK clients for the integration tests: each records what it saw, per conversation.
+import { after, before } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Message, Session } from '@confab/protocol';
 import { ConfabApi, ConfabClient, type ClientOptions } from '@confab/sdk';
+import { startNode, type TestNode } from './helpers.js';
 
 export interface Device {
   api: ConfabApi;
@@ -51,3 +53,26 @@ export async function login(url: string, username: string, password = 'correct h
 
 /** Asserts-friendly view: seqs of a conversation's entries as seen by a device. */
 export const seqs = (ms: readonly Message[]): number[] => ms.map((m) => m.seq);
+
+/**
+ * One node for the enclosing suite (started before, closed after), and devices on it that are
+ * closed with it.
+ */
+export function useNode(opts: Parameters<typeof startNode>[0] = {}): { readonly url: string; readonly node: TestNode; dev: (session: Session, o?: Partial<ClientOptions>) => Promise<Device> } {
+  let node: TestNode | undefined;
+  const devices: Device[] = [];
+  before(async () => { node = await startNode(opts); });
+  after(async () => {
+    await Promise.all(devices.map((d) => d.client.close()));
+    await node?.close();
+  });
+  return {
+    get url() { return node!.url; },
+    get node() { return node!; },
+    async dev(session, o = {}) {
+      const d = await device(node!.url, session, o);
+      devices.push(d);
+      return d;
+    },
+  };
+}

@@ -1,25 +1,19 @@
 // Issue "chat core", test 2: 20 concurrent senders in one group, 200 messages each: every
 // member ends with 4,000 messages, seq 1..4000 without gap, each sender's in its send order.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { device, seqs, type Device } from './clients.js';
-import { register, startNode, uname, type TestNode } from './helpers.js';
+import { seqs, useNode, type Device } from './clients.js';
+import { register, uname } from './helpers.js';
 
 const SENDERS = 20;
 const EACH = 200;
-let node: TestNode;
+const node = useNode({ limits: { sendsPerSecond: 10_000, sendBurst: 10_000 } });
 const devices: Device[] = [];
-
-before(async () => { node = await startNode({ limits: { sendsPerSecond: 10_000, sendBurst: 10_000 } }); });
-after(async () => {
-  await Promise.all(devices.map((d) => d.client.close()));
-  await node.close();
-});
 
 test('20 senders x 200 messages: 4,000 per member, gap-free, per-sender order kept', async () => {
   const users = await Promise.all(Array.from({ length: SENDERS }, (_, i) => register(node.url, uname(`c${i}`))));
   const owner = users[0]!;
-  for (const u of users) devices.push(await device(node.url, u));
+  for (const u of users) devices.push(await node.dev(u));
   const group = await devices[0]!.api.createGroup('busy', users.slice(1).map((u) => u.user.username));
   // Every sender pipelines its 200 sends (the SDK keeps a window in flight), all at once.
   const acked = await Promise.all(devices.map((d, k) => Promise.all(Array.from({ length: EACH }, (_, i) => d.client.send(group.id, `${k}:${i}`)))));

@@ -1,24 +1,17 @@
 // Issue "chat core", test 3: one client id sent 3 times, also across a reconnect, gives
 // exactly one message.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { device, type Device } from './clients.js';
-import { http, register, startNode, uname, type TestNode } from './helpers.js';
+import { useNode } from './clients.js';
+import { http, register, uname } from './helpers.js';
 import { rawSocket } from './ws-raw.js';
 
-let node: TestNode;
-const devices: Device[] = [];
-before(async () => { node = await startNode(); });
-after(async () => {
-  await Promise.all(devices.map((d) => d.client.close()));
-  await node.close();
-});
+const node = useNode();
 
 async function pair() {
   const a = await register(node.url, uname('i'));
   const b = await register(node.url, uname('i'));
-  const da = await device(node.url, a);
-  devices.push(da);
+  const da = await node.dev(a);
   const conv = await da.api.direct(b.user.username);
   return { a, b, da, conv };
 }

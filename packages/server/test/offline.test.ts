@@ -1,34 +1,27 @@
 // Issue "chat core", test 4: a device disconnects, 500 messages arrive, it reconnects and
 // receives exactly those 500, in order, then live ones, no duplicate and no gap, while others
 // keep sending during the catch-up.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message, ServerFrame } from '@confab/protocol';
-import { device, seqs, type Device } from './clients.js';
-import { register, startNode, uname, type TestNode } from './helpers.js';
+import { seqs, useNode } from './clients.js';
+import { register, uname } from './helpers.js';
 import { rawSocket } from './ws-raw.js';
 
 const PAGE = 50;
-let node: TestNode;
-const devices: Device[] = [];
-before(async () => { node = await startNode({ limits: { maxPageSize: PAGE, sendsPerSecond: 10_000, sendBurst: 10_000 } }); });
-after(async () => {
-  await Promise.all(devices.map((d) => d.client.close()));
-  await node.close();
-});
+const node = useNode({ limits: { maxPageSize: PAGE, sendsPerSecond: 10_000, sendBurst: 10_000 } });
 
 async function setup() {
   const [a, b, c] = await Promise.all([register(node.url, uname('o')), register(node.url, uname('o')), register(node.url, uname('o'))]);
-  const da = await device(node.url, a);
-  const dc = await device(node.url, c);
-  devices.push(da, dc);
+  const da = await node.dev(a);
+  const dc = await node.dev(c);
   const group = await da.api.createGroup('offline', [b.user.username, c.user.username]);
   return { a, b, c, da, dc, group };
 }
 
 test('SDK device: offline for 500, back during a send storm: exactly the missed ones, then live', async () => {
   const { b, da, dc, group } = await setup();
-  const first = await device(node.url, b);
+  const first = await node.dev(b);
   for (let i = 0; i < 20; i++) await da.client.send(group.id, `before ${i}`);
   await first.waitFor(group.id, 20);
   const cursors = first.client.cursors();
@@ -41,8 +34,7 @@ test('SDK device: offline for 500, back during a send storm: exactly the missed 
     Promise.all(Array.from({ length: 150 }, (_, i) => da.client.send(group.id, `during a${i}`))),
     Promise.all(Array.from({ length: 150 }, (_, i) => dc.client.send(group.id, `during c${i}`))),
   ]);
-  const back = await device(node.url, b, { cursors });
-  devices.push(back);
+  const back = await node.dev(b, { cursors });
   await storm;
   const live = await da.client.send(group.id, 'after everything');
   const seen = await back.waitFor(group.id, 500 + 300 + 1);
@@ -102,5 +94,21 @@ test('a cursor for a conversation the user is not in is answered with "removed",
   await raw.next((f) => f.type === 'welcome');
   const f = await raw.next((x) => x.type === 'conversation' || x.type === 'sync.page');
   assert.deepEqual(f, { type: 'conversation', change: 'removed', conversationId: group.id });
+  raw.ws.close();
+});
+
+test('a cursor past the end restarts at the end: sync.done says where, then live continues', async () => {
+  const { b, da, group } = await setup();
+  for (let i = 0; i < 3; i++) await da.client.send(group.id, `only ${i}`);
+  const raw = await rawSocket(node.url);
+  raw.send({ type: 'hello', v: 1, token: b.accessToken, cursors: { [group.id]: 1000 } });
+  const done = await raw.next((f) => f.type === 'sync.done');
+  assert.deepEqual(done, { type: 'sync.done', conversationId: group.id, seq: 3 });
+  const sdk = await node.dev(b, { cursors: { [group.id]: 1000 } });
+  const next = await da.client.send(group.id, 'number four');
+  const f = await raw.next((x) => x.type === 'message');
+  assert.equal(f.type === 'message' && f.message.seq, 4);
+  const seen = await sdk.waitFor(group.id, 1);
+  assert.equal(seen[0]!.messageId, next.messageId, 'the SDK follows the server down to seq 3, then takes 4');
   raw.ws.close();
 });

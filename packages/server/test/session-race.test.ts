@@ -21,6 +21,7 @@ function harness() {
       reads.push({ after, release: () => resolve(log.filter((m) => m.seq > after).slice(0, limit)) });
     }),
     member: () => Promise.resolve({ userId: U, username: 'u', role: 'member', joinedAt: 0, readSeq: 0 }),
+    conversation: () => Promise.resolve({ id: C, kind: 'group', name: 'g', createdAt: 0, updatedAt: 0, lastSeq: log.at(-1)?.seq ?? 0, memberCount: 1 }),
   } as unknown as Store;
   const frames: ServerFrame[] = [];
   const hub = new LocalHub();

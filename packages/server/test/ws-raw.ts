@@ -16,8 +16,8 @@ export async function rawSocket(url: string): Promise<RawSocket> {
   const frames: ServerFrame[] = [];
   const listeners = new Set<() => void>();
   let cursor = 0;
-  ws.on('message', (d) => {
-    frames.push(JSON.parse(String(d)) as ServerFrame);
+  ws.on('message', (d: Buffer) => {
+    frames.push(JSON.parse(d.toString('utf8')) as ServerFrame);
     for (const l of [...listeners]) l();
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));

@@ -277,12 +277,15 @@ export class ClientSession {
       const s = this.#streams.get(cid);
       if (!s) continue;
       try {
-        const member = await this.ctx.store.member(cid, auth.userId);
-        if (!member) {
+        const [member, conversation] = await Promise.all([this.ctx.store.member(cid, auth.userId), this.ctx.store.conversation(cid)]);
+        if (!member || !conversation) {
           this.#streams.delete(cid);
           this.#sendNow({ type: 'conversation', change: 'removed', conversationId: cid });
           continue;
         }
+        // A cursor past the end (a device that saw entries a restored store no longer has)
+        // restarts at the end; sync.done tells the device where it now stands.
+        s.delivered = Math.min(s.delivered, conversation.lastSeq);
         s.filling = false;
         await this.#fill(cid, s);
       } catch (err) {
