@@ -1,6 +1,6 @@
 // The node's local connection table: delivers envelopes from the bus to the sessions of
 // the users they name.
-import type { UserId } from '@confab/protocol';
+import type { ServerFrame, UserId } from '@confab/protocol';
 import type { Envelope } from '../ports/bus.js';
 import type { ClientSession } from './session.js';
 
@@ -34,9 +34,13 @@ export class LocalHub {
 
   dispatch(envelope: Envelope): void {
     switch (envelope.type) {
-      case 'message':
-        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message);
+      case 'message': {
+        // One JSON.stringify per message on this node, not one per recipient connection.
+        let text: string | undefined;
+        const frame = () => (text ??= JSON.stringify({ type: 'message', message: envelope.message } satisfies ServerFrame));
+        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message, frame);
         break;
+      }
       case 'conversation':
         for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.conversationChanged(envelope.change, envelope.conversationId);
         break;

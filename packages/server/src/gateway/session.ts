@@ -126,7 +126,8 @@ export class ClientSession {
 
   // ---- input from the hub (live traffic) ----------------------------------------------
 
-  deliverLive(m: Message): void {
+  /** A committed entry from the bus; `frame` gives its `message` frame, serialized once per node. */
+  deliverLive(m: Message, frame?: () => string): void {
     if (this.#state !== 'open') return;
     const cid = m.conversationId as ConversationId;
     let s = this.#streams.get(cid);
@@ -142,7 +143,8 @@ export class ClientSession {
     if (m.seq <= s.delivered) return;
     if (m.seq === s.delivered + 1) {
       s.delivered = m.seq;
-      this.#sendNow({ type: 'message', message: m });
+      if (frame) this.transport.send(frame()).catch(() => undefined);
+      else this.#sendNow({ type: 'message', message: m });
       return;
     }
     // A gap: an earlier entry was missed (or is still on its way); the store has it.
