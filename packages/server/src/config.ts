@@ -1,5 +1,6 @@
 // Configuration, declared once: each option's env name, flag, default and description feed
 // the parser below and the README's configuration table (generated, checked by a test).
+import { hostname } from 'node:os';
 import { DEFAULT_LIMITS, type Limits } from '@confab/protocol';
 
 export interface Config {
@@ -91,7 +92,7 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   for (const o of LIMIT_OPTIONS) limits[o.key] = pick(o);
   const config = { ...(out as Omit<Config, 'limits'>), limits: limits as unknown as Limits, ...overrides };
   if (overrides.limits) config.limits = { ...(limits as unknown as Limits), ...overrides.limits };
-  config.nodeId ??= `${process.env.HOSTNAME ?? 'node'}-${process.pid}`;
+  config.nodeId ??= `${hostname()}-${process.pid}`;
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
   if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
   return config;
