@@ -1,0 +1,22 @@
+// Picks the store from the config: SQLite in DATA_DIR for one node, PostgreSQL for a cluster.
+// Kept out of app.ts so the wiring there stays one line.
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { PostgresStore } from './adapters/postgres/postgres-store.js';
+import { SqliteStore } from './adapters/sqlite/sqlite-store.js';
+import type { Config } from './config.js';
+import type { Store } from './ports/store.js';
+
+/**
+ * `STORE=sqlite`: `DATA_DIR/confab.db`. `STORE=postgres`: a pool of `DATABASE_POOL_SIZE` on
+ * `DATABASE_URL`, migrated before it resolves; rejects (StoreUnavailableError) if PostgreSQL
+ * cannot be reached at start.
+ */
+export async function openStore(config: Config, log: Logger): Promise<Store> {
+  if (config.store === 'sqlite') return new SqliteStore({ path: join(resolve(config.dataDir), 'confab.db') });
+  return PostgresStore.open({
+    url: config.databaseUrl,
+    poolSize: config.databasePoolSize,
+    onIdleError: (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle PostgreSQL connection lost'),
+  });
+}
