@@ -96,8 +96,11 @@ page is generated from it.
 2. Send \`hello\` within \`limits.helloTimeoutMs\` with an access token from the REST API.
 3. Receive \`welcome\`, then the catch-up of each conversation named in \`cursors\`.
 
-Frames other than \`hello\` before \`welcome\` get \`not_authenticated\`. A bad token gets an \`error\`
-frame, then the connection is closed with a close code from the table below.
+Frames sent before \`hello\` get \`not_authenticated\`; frames sent after \`hello\` but before \`welcome\`
+are held and handled once the connection is authenticated. A bad token gets an \`error\` frame, then
+the connection is closed with a close code from the table below. An authenticated connection is
+closed with 4002 when its access token expires (reconnect with a fresh one: cursors make this
+cheap) and with 4001 when its device is logged out or revoked.
 
 ## Client frames
 `);

@@ -3,8 +3,9 @@
 // table on stdout, and with --json one JSON object as the last line. Progress goes to stderr.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { canPin } from './node.js';
-import { machine, table, type SystemReport } from './report.js';
+import { machine } from './report.js';
 import { groups } from './scenarios/groups.js';
+import { presence } from './scenarios/presence.js';
 
 export type Opts = Record<string, string | boolean | undefined>;
 
@@ -22,10 +23,20 @@ export interface Scenario {
   options: NonNullable<ParseArgsConfig['options']>;
   /** The hard timeout for these options, seconds (unless --timeout is given). */
   budgetSeconds(o: Opts): number;
-  run(o: Opts, ctx: Context): Promise<{ systems: SystemReport[]; params: Record<string, unknown> }>;
+  run(o: Opts, ctx: Context): Promise<ScenarioResult>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups };
+export interface ScenarioResult {
+  /** One entry per system measured (the JSON line's `systems`). */
+  systems: object[];
+  params: Record<string, unknown>;
+  /** The human-readable tables. */
+  lines: string[];
+  /** More top-level fields of the JSON line (e.g. a comparison of the systems). */
+  extra?: Record<string, unknown>;
+}
+
+const SCENARIOS: Record<string, Scenario> = { groups, presence };
 
 const COMMON = {
   json: { type: 'boolean', default: false },
@@ -96,11 +107,11 @@ async function main(argv: string[]): Promise<number> {
     const lines = [
       `scenario ${scenario.name}: ${JSON.stringify(result.params)}`,
       `machine: ${info.cpus as number} x ${info.model as string}, node ${process.version}, pinning: ${pinning}`,
-      ...result.systems.map(table),
+      ...result.lines,
       `run took ${((Date.now() - started) / 1000).toFixed(1)} s`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
-    if (o.json) process.stdout.write(JSON.stringify({ scenario: scenario.name, params: result.params, systems: result.systems, machine: info }) + '\n');
+    if (o.json) process.stdout.write(JSON.stringify({ scenario: scenario.name, params: result.params, systems: result.systems, ...result.extra, machine: info }) + '\n');
     return 0;
   } catch (err) {
     if (aborted === undefined) log(`failed: ${(err as Error).stack ?? String(err)}`);

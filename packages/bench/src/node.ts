@@ -42,10 +42,21 @@ export function rssMiB(pid: number): number {
 
 export interface ConfabProcess {
   url: string;
-  pid: number;
+  /** The current node process (a restart gives a new one). */
+  readonly pid: number;
+  readonly dataDir: string;
+  /** Stops the node (SIGTERM, then SIGKILL after graceMs, default 5 s) and keeps its data directory and port. */
+  halt(graceMs?: number): Promise<Exit>;
+  /** Starts the node again on the same data directory and port, with `args` (default: the last ones). */
+  resume(args?: string[]): Promise<void>;
   /** Stops the node (SIGTERM, then SIGKILL after 5 s) and removes its data directory. */
   stop(): Promise<void>;
+  /** The last lines the node printed (both lives), for error messages and warnings. */
+  output(): string;
 }
+
+/** How a node process ended: its exit code or signal, and whether it had to be killed. */
+export interface Exit { code: number | null; signal: NodeJS.Signals | null; killed: boolean; ms: number }
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -60,39 +71,74 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz answers (at most 20 s). */
+interface Life { child: ChildProcess; exited: Promise<Omit<Exit, 'killed' | 'ms'>> }
+
+const isGone = (l: Life) => l.child.exitCode !== null || l.child.signalCode !== null;
+
+/**
+ * Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz answers (at
+ * most 20 s). The node can be halted and resumed on the same directory and port (a restart).
+ */
 export async function startConfab(args: string[], core: number | undefined): Promise<ConfabProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'confab-bench-'));
   const port = await freePort();
-  const [cmd, argv] = nodeCommand([CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...args], core);
-  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail = ''; // the last output, for error messages; the rest is dropped
-  const keep = (d: Buffer) => { tail = (tail + d.toString()).slice(-4000); };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => { gone = true; });
+  const url = `http://127.0.0.1:${port}`;
+  let tail = ''; // the last output, for error messages and warnings; the rest is dropped
+  const keep = (d: Buffer) => { tail = (tail + d.toString()).slice(-20_000); };
+  let lastArgs = args;
+  let life: Life | undefined;
 
-  const kill = (signal: NodeJS.Signals) => {
+  const spawnNode = (): Life => {
+    const [cmd, argv] = nodeCommand([CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
+    const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const exited = new Promise<Omit<Exit, 'killed' | 'ms'>>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    return { child, exited };
+  };
+  const kill = (l: Life, signal: NodeJS.Signals) => {
     try {
-      if (!gone && child.pid !== undefined) process.kill(child.pid, signal);
+      if (!isGone(l) && l.child.pid !== undefined) process.kill(l.child.pid, signal);
     } catch { /* exited meanwhile */ }
   };
+  const halt = async (graceMs = 5000): Promise<Exit> => {
+    const l = life;
+    if (!l) return { code: null, signal: null, killed: false, ms: 0 };
+    const t0 = Date.now();
+    let killed = false;
+    kill(l, 'SIGTERM');
+    await Promise.race([l.exited, sleep(graceMs)]);
+    if (!isGone(l)) { killed = true; kill(l, 'SIGKILL'); }
+    const exit = await Promise.race([l.exited, sleep(2000).then(() => ({ code: null, signal: null }))]);
+    if (life === l) life = undefined;
+    return { ...exit, killed, ms: Date.now() - t0 };
+  };
+  const resume = async (next?: string[]): Promise<void> => {
+    if (life) throw new Error('the node is still running');
+    if (next) lastArgs = next;
+    const l = (life = spawnNode());
+    for (let i = 0; i < 200 && !isGone(l); i++) {
+      const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok) return;
+      await sleep(100);
+    }
+    await halt();
+    throw new Error(`the Confab node did not start: ${tail.trim() || '(no output)'}`);
+  };
   const stop = async () => {
-    kill('SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-    kill('SIGKILL');
-    await Promise.race([exited, sleep(2000)]);
+    await halt(5000);
     rmSync(dataDir, { recursive: true, force: true });
   };
 
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200 && !gone; i++) {
-    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-    if (ok) return { url, pid: child.pid!, stop };
-    await sleep(100);
+  try {
+    await resume();
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
   }
-  await stop();
-  throw new Error(`the Confab node did not start: ${tail.trim() || '(no output)'}`);
+  return {
+    url, dataDir, halt, resume, stop,
+    get pid() { return life?.child.pid ?? -1; },
+    output: () => tail,
+  };
 }

@@ -86,10 +86,15 @@ export function table(r: SystemReport): string {
       s.generatorStallMs > 100 ? `gen-stall:${num(s.generatorStallMs)}ms` : '',
     ].filter(Boolean).join(' '),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) => row.map((c, i) => (i === row.length - 1 ? c : c.padStart(widths[i]!))).join('  ').trimEnd();
   const best = r.maxSustainedMsgsPerSec === null
     ? `no step was sustained (p99 < ${SUSTAINED_P99_MS} ms, nothing lost, no error)`
     : `max sustained: ${num(r.maxSustainedMsgsPerSec)} msg/s committed, ${num(r.maxDeliveriesPerSec ?? 0)} deliveries/s, p50 ${ms(r.p50Ms)} ms, p99 ${ms(r.p99Ms)} ms`;
-  return [`${r.name}: latencies in ms`, fmt(head), ...rows.map(fmt), best].join('\n');
+  return [`${r.name}: latencies in ms`, ...formatTable(head, rows), best].join('\n');
+}
+
+/** Fixed-width columns, right-aligned but for the last one; the head is the first line. */
+export function formatTable(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const fmt = (row: string[]) => row.map((c, i) => (i === row.length - 1 ? c : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [fmt(head), ...rows.map(fmt)];
 }

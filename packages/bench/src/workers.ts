@@ -23,11 +23,21 @@ export type FromWorker = { type: 'ready'; connected: number } | { type: 'fatal';
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - now())));
 
-/** The next message of a worker; rejects on `fatal`, on exit, or after timeoutMs. */
-function next(child: ChildProcess, timeoutMs: number): Promise<FromWorker> {
+/** Forks a worker script (pinned to `core` when given); its stdout/stderr are ours. */
+export function forkWorker(script: string, core: number | undefined): ChildProcess {
+  const pinned = core === undefined ? {} : { execPath: 'taskset', execArgv: ['-c', String(core), process.execPath] };
+  return fork(script, [], { stdio: 'inherit', ...pinned });
+}
+
+/** The next message of a worker; rejects on `{type: 'fatal'}`, on exit, or after timeoutMs. */
+export function nextMessage<T extends { type: string }>(child: ChildProcess, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const done = () => { clearTimeout(timer); child.off('message', onMessage); child.off('exit', onExit); };
-    const onMessage = (m: FromWorker) => { done(); if (m.type === 'fatal') reject(new Error(`worker ${child.pid}: ${m.message}`)); else resolve(m); };
+    const onMessage = (m: T | { type: 'fatal'; message: string }) => {
+      done();
+      if (m.type === 'fatal') reject(new Error(`worker ${child.pid}: ${(m as { message: string }).message}`));
+      else resolve(m as T);
+    };
     const onExit = (code: number | null) => { done(); reject(new Error(`worker ${child.pid} exited (${code})`)); };
     const timer = setTimeout(() => { done(); reject(new Error(`worker ${child.pid} did not answer within ${timeoutMs} ms`)); }, timeoutMs);
     child.on('message', onMessage);
@@ -35,13 +45,21 @@ function next(child: ChildProcess, timeoutMs: number): Promise<FromWorker> {
   });
 }
 
+/** Asks a worker to stop (`{type: 'stop'}`), and kills it (by pid) if it still runs after 3 s. */
+export function stopWorker(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.connected) child.send({ type: 'stop' });
+  setTimeout(() => { if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL'); }, 3000).unref();
+}
+
+const next = (child: ChildProcess, timeoutMs: number) => nextMessage<FromWorker>(child, timeoutMs);
+
 export class WorkerPool {
   private constructor(private readonly workers: { child: ChildProcess; senders: number }[]) {}
 
   /** Forks one worker per connection list (pinned to `core` when given) and waits until all are connected. */
   static async start(url: string, shares: ConnSpec[][], textBytes: number, core: number | undefined): Promise<WorkerPool> {
-    const pinned = core === undefined ? {} : { execPath: 'taskset', execArgv: ['-c', String(core), process.execPath] };
-    const workers = shares.map((conns) => ({ child: fork(WORKER, [], { stdio: 'inherit', ...pinned }), senders: conns.filter((c) => c.sender).length }));
+    const workers = shares.map((conns) => ({ child: forkWorker(WORKER, core), senders: conns.filter((c) => c.sender).length }));
     const pool = new WorkerPool(workers);
     try {
       await Promise.all(workers.map(({ child }, i) => {
@@ -84,11 +102,7 @@ export class WorkerPool {
 
   /** Asks every worker to stop, and kills (by pid) any still running after 3 s. */
   stop(): void {
-    for (const { child } of this.workers) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      if (child.connected) child.send({ type: 'stop' } satisfies ToWorker);
-      setTimeout(() => { if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL'); }, 3000).unref();
-    }
+    for (const { child } of this.workers) stopWorker(child);
   }
 }
 

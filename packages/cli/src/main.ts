@@ -1,10 +1,12 @@
 // The `confab` command: run a node, or act as a user against one. Output is human-readable,
 // or one JSON object per line with --json. Errors go to stderr with a non-zero exit.
+import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WebSocket } from 'ws';
-import type { Message, Session } from '@confab/protocol';
+import type { Message, Session, User } from '@confab/protocol';
 import { ConfabApi, ConfabClient, ConfabError } from '@confab/sdk';
+import type { SendResult } from '@confab/sdk';
 import { ConfigError, runNode } from '@confab/server';
 import { loadSaved, save } from './credentials.js';
 
@@ -20,6 +22,13 @@ const USAGE = `Usage: confab <command> [options]
   send (--to <user> | --conversation <id>) --stdin      one message per input line
   history (--to <user> | --conversation <id>) [--after seq] [--limit n]
   tail (--to <user> | --conversation <id>) [--after seq] [--count n]
+                                               stream entries; with --json also receipts lines
+                                               {"type":"receipts","conversationId","delivered","read"}
+  read (--to <user> | --conversation <id>) --seq n
+                                               move my read cursor -> {"conversationId","seq","unread"}
+  receipts (--to <user> | --conversation <id>) delivered/read up to which seq: everyone, then each member
+  presence <user> [<user>...]                  online / away / offline and last seen, one line per user
+  settings [--hide-last-seen true|false]       show or change my settings
 
 Common options:
   --server URL        default $CONFAB_SERVER or http://localhost:8080
@@ -107,6 +116,25 @@ async function account(command: 'register' | 'login', argv: string[]): Promise<n
   return 0;
 }
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends over REST, retrying with the same client id (so never twice) while the server says
+ * `rate_limited` (after its `retryAfterMs`), and a few times on other retryable errors.
+ */
+async function sendMessage(api: ConfabApi, conversationId: string, text: string, clientId: string = randomUUID()): Promise<SendResult> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await api.sendMessage(conversationId, text, clientId);
+    } catch (err) {
+      if (!(err instanceof ConfabError && err.retryable)) throw err;
+      if (err.code === 'rate_limited') await sleep(err.retryAfterMs ?? 1000);
+      else if (failures < 5) await sleep(250 * 2 ** failures);
+      else throw err;
+    }
+  }
+}
+
 async function send(argv: string[]): Promise<number> {
   const { values: o, positionals } = parse(argv, { ...TARGET, 'client-id': { type: 'string' }, stdin: { type: 'boolean', default: false } });
   const api = await authedApi(o);
@@ -117,13 +145,13 @@ async function send(argv: string[]): Promise<number> {
     const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
     for await (const text of rl) {
       if (text.length === 0) continue;
-      print(await api.sendMessage(cid, text));
+      print(await sendMessage(api, cid, text));
     }
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('usage: confab send (--to <user> | --conversation <id>) <text>');
   const clientId = str(o, 'client-id');
-  print(await api.sendMessage(cid, positionals.join(' '), ...(clientId === undefined ? [] : [clientId])));
+  print(await sendMessage(api, cid, positionals.join(' '), clientId));
   return 0;
 }
 
@@ -153,19 +181,82 @@ async function tail(argv: string[]): Promise<number> {
   const client = new ConfabClient({ url: serverOf(o), WebSocket, getToken: ({ expired }) => api.accessToken(expired), cursors: { [cid]: int(o, 'after') ?? 0 } });
   let seen = 0;
   return new Promise<number>((resolve, reject) => {
-    const stop = (code: number) => { void client.close().then(() => resolve(code)); };
+    let stopping = false;
+    const stop = (code: number) => {
+      stopping = true;
+      void client.close().then(() => resolve(code));
+    };
     client.on('message', (m) => {
       if (m.conversationId !== cid) return;
       out(o, m, line(m));
       if (count !== undefined && ++seen >= count) stop(0);
     });
+    // Receipts lines (JSON only; they do not count toward --count).
+    client.on('receipts', (r) => {
+      if (o.json && r.conversationId === cid) out(o, { type: 'receipts', conversationId: r.conversationId, delivered: r.delivered, read: r.read }, '');
+    });
     client.on('state', (s) => {
-      if (s.state === 'closed' && (count === undefined || seen < count)) reject(new ConfabError('closed', s.reason ?? 'the connection was closed'));
+      if (s.state === 'closed' && !stopping) reject(new ConfabError('closed', s.reason ?? 'the connection was closed'));
       else if (s.state === 'reconnecting') process.stderr.write(`confab: connection lost (${s.reason ?? s.code ?? 'no reason'}), reconnecting\n`);
     });
     process.once('SIGINT', () => stop(0));
     client.connect().catch(reject);
   });
+}
+
+async function read(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, { ...TARGET, seq: { type: 'string' } });
+  const seq = int(o, 'seq');
+  if (seq === undefined || positionals.length > 0) throw new UsageError('usage: confab read (--to <user> | --conversation <id>) --seq n');
+  const api = await authedApi(o);
+  const cid = await conversationOf(api, o);
+  const r = await api.markRead(cid, seq);
+  out(o, { conversationId: r.conversationId, seq: r.seq, unread: r.unread }, `read up to #${r.seq}, ${r.unread} unread`);
+  return 0;
+}
+
+async function receipts(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, TARGET);
+  if (positionals.length > 0) throw new UsageError('usage: confab receipts (--to <user> | --conversation <id>)');
+  const api = await authedApi(o);
+  const r = await api.receipts(await conversationOf(api, o));
+  out(o, { conversationId: r.conversationId, delivered: r.delivered, read: r.read }, `everyone: delivered up to #${r.delivered}, read up to #${r.read}`);
+  for (const m of r.members) {
+    out(o, { userId: m.userId, username: m.username, delivered: m.delivered, read: m.read }, `${m.username}: delivered up to #${m.delivered}, read up to #${m.read}`);
+  }
+  return 0;
+}
+
+async function presence(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, {});
+  if (positionals.length === 0) throw new UsageError('usage: confab presence <user> [<user>...]');
+  const api = await authedApi(o);
+  const byId = new Map<string, User>();
+  for (const u of await Promise.all(positionals.map((name) => api.user(name)))) byId.set(u.id, u);
+  const r = await api.presence([...byId.keys()]);
+  const states = new Map(r.users.map((p) => [p.userId, p]));
+  for (const { id, username } of byId.values()) {
+    const p = states.get(id);
+    if (!p) continue;
+    const seen = p.lastSeen === null ? '' : `, last seen ${new Date(p.lastSeen).toISOString()}`;
+    out(o, { userId: p.userId, username, status: p.status, lastSeen: p.lastSeen }, `${username}: ${p.status}${seen}`);
+  }
+  for (const id of r.denied) {
+    process.stderr.write(`confab: forbidden: you share no conversation with ${byId.get(id)?.username ?? id}: their presence is not visible to you\n`);
+  }
+  return r.denied.length > 0 ? 1 : 0;
+}
+
+async function settings(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parse(argv, { 'hide-last-seen': { type: 'string' } });
+  const hide = str(o, 'hide-last-seen');
+  if (positionals.length > 0 || (hide !== undefined && hide !== 'true' && hide !== 'false')) {
+    throw new UsageError('usage: confab settings [--hide-last-seen true|false]');
+  }
+  const api = await authedApi(o);
+  const me = hide === undefined ? await api.me() : await api.updateMe({ hideLastSeen: hide === 'true' });
+  out(o, { userId: me.id, username: me.username, hideLastSeen: me.hideLastSeen }, `${me.username}: last seen ${me.hideLastSeen ? 'hidden' : 'visible'}`);
+  return 0;
 }
 
 async function conversations(argv: string[]): Promise<number> {
@@ -217,6 +308,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'send': return await send(rest);
       case 'history': return await history(rest);
       case 'tail': return await tail(rest);
+      case 'read': return await read(rest);
+      case 'receipts': return await receipts(rest);
+      case 'presence': return await presence(rest);
+      case 'settings': return await settings(rest);
       case 'conversations': return await conversations(rest);
       case 'group': return await group(rest);
       case undefined:

@@ -7,7 +7,7 @@ import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { http, startNode, tempDir, uname, type TestNode } from '../../server/test/helpers.js';
+import { http, register, startNode, tempDir, uname, type TestNode } from '../../server/test/helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/confab.js', import.meta.url));
 const RUN_TIMEOUT_MS = 20_000;
@@ -244,6 +244,152 @@ describe('confab against a running node', () => {
   });
 });
 
+describe('confab receipts, read state and presence', () => {
+  const RECEIPT_KEYS = ['conversationId', 'delivered', 'read', 'type'];
+  let dave = '';
+  let daveBob = '';
+
+  before(async () => {
+    // dave shares a conversation with bob only, not with alice (the saved session).
+    dave = uname('dave');
+    const s = await register(server, dave, PASSWORD);
+    const d = await http(server, 'POST', '/v1/conversations/direct', { username: users.bob }, s.accessToken);
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    daveBob = d.body.id;
+  });
+
+  test('receipts prints the aggregates then one line per member; read --seq moves the cursor and prints the unread count', async () => {
+    const [agg, ...members] = await json(['receipts', '--to', users.bob, '--server', server]);
+    // alice sent seq 1 and 2 (sending moves the sender's cursors); bob has no device yet.
+    assert.deepEqual(agg, { conversationId: directId, delivered: 0, read: 0 });
+    const byName = (who: keyof typeof users) => members.find((m) => m.username === users[who]);
+    assert.equal(members.length, 2);
+    assert.deepEqual(byName('alice'), { userId: ids.alice, username: users.alice, delivered: 2, read: 2 });
+    assert.deepEqual(byName('bob'), { userId: ids.bob, username: users.bob, delivered: 0, read: 0 });
+
+    assert.deepEqual(await json(['read', '--to', users.alice, '--seq', '1', ...asBob(), '--server', server]), [{ conversationId: directId, seq: 1, unread: 1 }]);
+    assert.deepEqual(await json(['read', '--conversation', directId, '--seq', '0', ...asBob(), '--server', server]), [{ conversationId: directId, seq: 1, unread: 1 }],
+      'a lower seq is ignored: the cursor never moves back');
+    const [after, ...again] = await json(['receipts', '--conversation', directId, '--server', server]);
+    assert.deepEqual(after, { conversationId: directId, delivered: 1, read: 1 }, 'reading implies delivered');
+    assert.deepEqual(again.find((m) => m.username === users.bob), { userId: ids.bob, username: users.bob, delivered: 1, read: 1 });
+
+    const human = await run(['read', '--to', users.alice, '--seq', '1', ...asBob(), '--server', server]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.equal(human.stdout, 'read up to #1, 1 unread\n');
+    const h = await run(['receipts', '--to', users.bob, '--server', server]);
+    assert.equal(h.code, 0, h.stderr);
+    assert.match(h.stdout, /^everyone: delivered up to #1, read up to #1\n/);
+    assert.match(h.stdout, new RegExp(`^${users.bob}: delivered up to #1, read up to #1$`, 'm'));
+  });
+
+  test('read beyond the last seq, read or receipts of a conversation you are not in: documented errors, exit 1', async () => {
+    const beyond = await run(['read', '--to', users.alice, '--seq', '99', ...asBob(), '--server', server]);
+    assert.equal(beyond.code, 1);
+    assert.match(beyond.stderr, /^confab: seq_out_of_range: .+/m);
+    assert.equal(beyond.stdout, '');
+    for (const args of [['read', '--conversation', daveBob, '--seq', '0'], ['receipts', '--conversation', daveBob]]) {
+      const r = await run([...args, '--server', server]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^confab: forbidden: .+/m);
+      assert.equal(r.stdout, '');
+    }
+    const [still] = await json(['receipts', '--conversation', directId, '--server', server]);
+    assert.deepEqual(still, { conversationId: directId, delivered: 1, read: 1 }, 'nothing stored');
+  });
+
+  test('tail --json adds receipts lines (delivered, then read) that do not count toward --count', async () => {
+    const tail = start(['tail', '--to', users.bob, '--after', '1', '--count', '2', '--json', '--server', server]);
+    const receipts: any[] = [];
+    const messages: any[] = [];
+    /** Reads alice's tail until a receipts line satisfies `ok` (or the last one already did). */
+    const until = async (what: string, ok: (r: any) => boolean) => {
+      if (receipts.length > 0 && ok(receipts.at(-1))) return;
+      for (;;) {
+        const l = JSON.parse(await tail.nextLine(what));
+        if (l.type !== 'receipts') { messages.push(l); continue; }
+        receipts.push(l);
+        if (ok(l)) return;
+      }
+    };
+    const backlog = JSON.parse(await tail.nextLine('the backlog line'));
+    assert.equal(backlog.seq, 2, 'message lines stay Message objects');
+    assert.equal(backlog.text, 'how are you?');
+    messages.push(backlog);
+
+    // bob's first device receives both entries: they are delivered (its receipt goes out as tail exits).
+    const bobTail = await json(['tail', '--to', users.alice, '--after', '0', '--count', '2', ...asBob(), '--server', server]);
+    assert.deepEqual(bobTail.map((m) => m.seq), [1, 2], 'receipts of other conversations never show up in a tail');
+    await until('delivered 2', (r) => r.delivered === 2);
+    assert.equal(receipts.at(-1).read, 1, 'delivered to bob, not read yet');
+    await json(['read', '--to', users.alice, '--seq', '2', ...asBob(), '--server', server]);
+    await until('read 2', (r) => r.read === 2);
+
+    await json(['send', '--to', users.alice, ...asBob(), '--server', server, 'seen it']);
+    const r = await tail.done;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((x) => JSON.parse(x));
+    const receiptLines = lines.filter((l) => l.type === 'receipts');
+    assert.deepEqual(lines.filter((l) => l.type !== 'receipts').map((m) => m.seq), [2, 3], '--count 2 counted the two messages only');
+    assert.ok(receiptLines.length >= 2);
+    for (const l of receiptLines) {
+      assert.deepEqual(Object.keys(l).sort(), RECEIPT_KEYS);
+      assert.equal(l.conversationId, directId);
+    }
+    const delivered = receiptLines.map((l) => l.delivered);
+    const read = receiptLines.map((l) => l.read);
+    assert.deepEqual(delivered, [...delivered].sort((a, b) => a - b), 'the aggregate only moves forward');
+    assert.deepEqual(read, [...read].sort((a, b) => a - b));
+    assert.ok(receiptLines.some((l) => l.delivered === 2 && l.read === 1), 'sent -> delivered (✓✓) before read');
+  });
+
+  test('presence --json: online while a device is connected, offline with last seen after a clean close; last seen can be hidden', async () => {
+    // bob's device: a tail that stays connected (no --count) until SIGINT.
+    const bobTail = start(['tail', '--to', users.alice, '--after', '0', '--json', ...asBob(), '--server', server]);
+    assert.equal(JSON.parse(await bobTail.nextLine('bob\'s first backlog line')).seq, 1, 'the device is connected');
+    assert.deepEqual(await json(['presence', users.bob, '--server', server]), [{ userId: ids.bob, username: users.bob, status: 'online', lastSeen: null }]);
+    const closedAt = Date.now();
+    bobTail.child.kill('SIGINT');
+    assert.equal((await bobTail.done).code, 0);
+    let p: any;
+    for (let i = 0; i < 50; i++) {
+      [p] = await json(['presence', users.bob, '--server', server]);
+      if (p.status === 'offline') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(p.status, 'offline', 'offline once the only device closed');
+    assert.equal(typeof p.lastSeen, 'number');
+    assert.ok(p.lastSeen >= closedAt - 2_000 && p.lastSeen <= Date.now(), `last seen ${p.lastSeen} is about when the tail closed (${closedAt})`);
+    const human = await run(['presence', users.bob, '--server', server]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^${users.bob}: offline, last seen \\d{4}-\\d\\d-\\d\\dT`));
+
+    assert.deepEqual(await json(['settings', '--hide-last-seen', 'true', ...asBob(), '--server', server]), [{ userId: ids.bob, username: users.bob, hideLastSeen: true }]);
+    assert.deepEqual(await json(['presence', users.bob, '--server', server]), [{ userId: ids.bob, username: users.bob, status: 'offline', lastSeen: null }]);
+    assert.deepEqual(await json(['settings', ...asBob(), '--server', server]), [{ userId: ids.bob, username: users.bob, hideLastSeen: true }]);
+    const shown = await run(['settings', '--hide-last-seen', 'false', ...asBob(), '--server', server]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, `${users.bob}: last seen visible\n`);
+    const [visible] = await json(['presence', users.bob, '--server', server]);
+    assert.equal(visible.lastSeen, p.lastSeen);
+  });
+
+  test('presence of a user you share no conversation with: forbidden on stderr, exit 1; the others are still printed', async () => {
+    const r = await run(['presence', users.bob, dave, '--json', '--server', server]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^confab: forbidden: .*${dave}`, 'm'));
+    const lines = r.stdout.trim().split('\n').map((x) => JSON.parse(x));
+    assert.deepEqual(lines.map((l) => l.username), [users.bob]);
+    const only = await run(['presence', dave, '--server', server]);
+    assert.equal(only.code, 1);
+    assert.equal(only.stdout, '', 'nothing about dave is printed');
+    assert.match(only.stderr, /forbidden/);
+    const unknown = await run(['presence', 'nobody-at-all', '--server', server]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^confab: user_not_found: .+/m);
+  });
+});
+
 describe('confab errors', () => {
   test('an unknown command exits 2 with a message on stderr', async () => {
     const r = await run(['frobnicate']);
@@ -264,6 +410,11 @@ describe('confab errors', () => {
       ['history', '--conversation', groupId, '--after', 'ten', '--server', server],
       ['history', '--conversation', groupId, '--bogus', '--server', server],
       ['send', '--to', users.bob, '--user', users.bob, '--server', server, 'no password'],
+      ['read', '--to', users.bob, '--server', server],
+      ['read', '--to', users.bob, '--seq', '-1', '--server', server],
+      ['presence', '--server', server],
+      ['settings', '--hide-last-seen', 'maybe', '--server', server],
+      ['receipts', '--server', server],
     ]) runs.push(run(args).then((r) => ({ args, r })));
     for (const { args, r } of await Promise.all(runs)) {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -3,7 +3,8 @@
 import type { z } from 'zod';
 import {
   AckFrame, ConversationFrame, DeleteFrame, EditFrame, ErrorFrame, HelloFrame, HistoryFrame, HistoryResultFrame, MessageFrame,
-  OkFrame, PingFrame, PongFrame, ReadFrame, ReadStateFrame, SendFrame, SyncDoneFrame, SyncFrame, SyncPageFrame, WelcomeFrame,
+  OkFrame, PingFrame, PongFrame, PresenceFrame, PresenceSetFrame, PresenceWatchFrame, ReadFrame, ReadStateFrame, ReceiptsFrame, ReceivedFrame,
+  SendFrame, SyncDoneFrame, SyncFrame, SyncPageFrame, TypingFrame, TypingStateFrame, WelcomeFrame,
 } from './frames.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
@@ -29,6 +30,10 @@ export const CLIENT_FRAME_DOCS: Record<string, FrameDoc> = {
   sync: { schema: SyncFrame, summary: 'Catch one conversation up from `after`: `sync.page`* then `sync.done` with this `id`, then live.', example: { type: 'sync', id: 'r5', conversationId: C, after: 40 } },
   history: { schema: HistoryFrame, summary: 'A page of the log (see the REST route for the paging rules). Answered by `history.result`.', example: { type: 'history', id: 'r6', conversationId: C, before: 41, limit: 50 } },
   ping: { schema: PingFrame, summary: 'Application-level ping; answered by `pong` with the server time.', example: { type: 'ping', id: 'r7' } },
+  received: { schema: ReceivedFrame, summary: 'Delivery receipt: this device holds every entry up to `seq` (the SDK sends it by itself, coalesced). Moves your delivered cursor forward (a lower seq changes nothing); no answer unless it is wrong (then an `error`, with `id` if given).', example: { type: 'received', conversationId: C, seq: 42 } },
+  typing: { schema: TypingFrame, summary: 'You are typing (repeat it every few seconds while you are), or stopped (`typing: false`). Forwarded to the other members at most once per `limits.typingIntervalMs`; never stored.', example: { type: 'typing', conversationId: C, typing: true } },
+  'presence.set': { schema: PresenceSetFrame, summary: 'This device is in use (`online`) or in the background (`away`). A user is online when any device is online, away when all connected devices are away, offline when none is connected.', example: { type: 'presence.set', status: 'away' } },
+  'presence.watch': { schema: PresenceWatchFrame, summary: 'Watch the presence of these users (replaces this connection\'s earlier list; `[]` stops). Answered by a `presence` frame with the same `id` holding their current state; users you share no conversation with are `denied`. Changes follow in `presence` frames, batched, at most one per `limits.presenceIntervalMs`.', example: { type: 'presence.watch', id: 'r8', userIds: [U] } },
 };
 
 export const SERVER_FRAME_DOCS: Record<string, FrameDoc> = {
@@ -38,7 +43,10 @@ export const SERVER_FRAME_DOCS: Record<string, FrameDoc> = {
   'sync.page': { schema: SyncPageFrame, summary: 'A bounded page (at most `limits.maxPageSize`) of entries the device missed, in order.', example: { type: 'sync.page', conversationId: C, messages: [{ ...message, seq: 41, messageId: '01a2026d-7610-7000-8000-000000000041', clientId: 'c-41', text: 'earlier' }, message] } },
   'sync.done': { schema: SyncDoneFrame, summary: 'The catch-up of a conversation reached the end; what follows is live.', example: { type: 'sync.done', conversationId: C, seq: 42 } },
   'history.result': { schema: HistoryResultFrame, summary: 'Answer to `history`, oldest first.', example: { type: 'history.result', id: 'r6', conversationId: C, messages: [message], hasMore: true } },
-  'read.state': { schema: ReadStateFrame, summary: 'Your read cursor moved (on this or another device); `unread` is the new count.', example: { type: 'read.state', conversationId: C, seq: 42, unread: 0 } },
+  'read.state': { schema: ReadStateFrame, summary: 'Your read cursor moved (on this or another device), or your unread count changed (new or deleted messages; coalesced): `seq` is your read cursor, `unread` the exact count.', example: { type: 'read.state', conversationId: C, seq: 42, unread: 0 } },
+  receipts: { schema: ReceiptsFrame, summary: 'The aggregate receipts of a conversation moved: entries up to `delivered` reached every member, entries up to `read` were read by every member (in a direct conversation: the peer). Sent to every member, coalesced. Sending a message moves your own cursors to it.', example: { type: 'receipts', conversationId: C, delivered: 42, read: 40 } },
+  presence: { schema: PresenceFrame, summary: 'Presence of watched users: their current state in answer to `presence.watch` (same `id`), then changes, batched per watcher. `lastSeen` is null while online or when the user hides it.', example: { type: 'presence', users: [{ userId: U, status: 'offline', lastSeen: 1795337057812 }] } },
+  typing: { schema: TypingStateFrame, summary: 'A member is typing (or stopped). Forget it after `expiresInMs` unless renewed; a message from that member also ends it.', example: { type: 'typing', conversationId: C, userId: U, username: 'alice', typing: true, expiresInMs: 6000 } },
   conversation: { schema: ConversationFrame, summary: 'You were added to a conversation, it changed (name, members, roles), or you were removed.', example: { type: 'conversation', change: 'added', conversationId: C, conversation } },
   ok: { schema: OkFrame, summary: 'A request without a result (e.g. `read`) succeeded.', example: { type: 'ok', id: 'r4' } },
   pong: { schema: PongFrame, summary: 'Answer to `ping`.', example: { type: 'pong', id: 'r7', time: 1795337057812 } },

@@ -29,8 +29,20 @@ export const HistoryFrame = z.object({
   limit: z.number().int().min(1).max(1000).optional(),
 });
 export const PingFrame = z.object({ type: z.literal('ping'), id: RequestId.optional() });
+/** Delivery receipt: this device holds everything up to `seq`. Fire and forget (no answer unless it is wrong). */
+export const ReceivedFrame = z.object({ type: z.literal('received'), id: RequestId.optional(), conversationId: Id, seq: SeqSchema });
+/** This user is typing in the conversation (`typing: false`: stopped). Ephemeral; expires by itself. */
+export const TypingFrame = z.object({ type: z.literal('typing'), conversationId: Id, typing: z.boolean().default(true) });
+export const PresenceStatus = z.enum(['online', 'away', 'offline']);
+/** Set this device's presence: `away` when the app is in the background, `online` when in use. */
+export const PresenceSetFrame = z.object({ type: z.literal('presence.set'), status: z.enum(['online', 'away']) });
+/** Watch users' presence (e.g. the peers of the open conversation list). Replaces earlier watches of this connection. */
+export const PresenceWatchFrame = z.object({ type: z.literal('presence.watch'), id: RequestId, userIds: z.array(Id).max(1000) });
 
-export const ClientFrame = z.discriminatedUnion('type', [HelloFrame, SendFrame, EditFrame, DeleteFrame, ReadFrame, SyncFrame, HistoryFrame, PingFrame]);
+export const ClientFrame = z.discriminatedUnion('type', [
+  HelloFrame, SendFrame, EditFrame, DeleteFrame, ReadFrame, SyncFrame, HistoryFrame, PingFrame,
+  ReceivedFrame, TypingFrame, PresenceSetFrame, PresenceWatchFrame,
+]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameType = ClientFrame['type'];
 export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.type.value);
@@ -42,10 +54,17 @@ export const LimitsSchema = z.object({
   maxMessageBytes: z.number().int(),
   sendsPerSecond: z.number(),
   sendBurst: z.number(),
+  userSendsPerSecond: z.number(),
+  userSendBurst: z.number(),
   maxPageSize: z.number().int(),
   maxGroupMembers: z.number().int(),
   helloTimeoutMs: z.number().int(),
   maxBadFrames: z.number().int(),
+  heartbeatIntervalMs: z.number().int(),
+  heartbeatTimeoutMs: z.number().int(),
+  typingIntervalMs: z.number().int(),
+  typingTtlMs: z.number().int(),
+  presenceIntervalMs: z.number().int(),
 });
 
 export const WelcomeFrame = z.object({
@@ -85,6 +104,37 @@ export const ConversationFrame = z.object({
   conversation: Conversation.optional(),
 });
 export const OkFrame = z.object({ type: z.literal('ok'), id: RequestId });
+/**
+ * Delivery and read receipts of a conversation as aggregates: every entry up to `delivered` has
+ * reached a device of every member, every entry up to `read` was read by every member.
+ * (In a direct conversation that is the peer's state.) Per-member detail: REST `/receipts`.
+ */
+export const ReceiptsFrame = z.object({ type: z.literal('receipts'), conversationId: Id, delivered: SeqSchema, read: SeqSchema });
+export const PresenceEntry = z.object({
+  userId: Id,
+  status: PresenceStatus,
+  /** When the user was last online (ms since epoch); null while online, never seen, or hidden by the user. */
+  lastSeen: z.number().int().nullable(),
+});
+export type PresenceEntry = z.infer<typeof PresenceEntry>;
+/** Presence of watched users: the current state in answer to `presence.watch`, then changes, batched. */
+export const PresenceFrame = z.object({
+  type: z.literal('presence'),
+  /** Echoes the `presence.watch` id for the initial state. */
+  id: RequestId.optional(),
+  users: z.array(PresenceEntry),
+  /** Users you asked for but share no conversation with: their presence is not yours to see. */
+  denied: z.array(Id).optional(),
+});
+export const TypingStateFrame = z.object({
+  type: z.literal('typing'),
+  conversationId: Id,
+  userId: Id,
+  username: z.string(),
+  typing: z.boolean(),
+  /** Forget this indicator after this long unless it is renewed. */
+  expiresInMs: z.number().int(),
+});
 export const PongFrame = z.object({ type: z.literal('pong'), id: RequestId.optional(), time: z.number().int() });
 export const ErrorFrame = z.object({
   type: z.literal('error'),
@@ -98,7 +148,7 @@ export const ErrorFrame = z.object({
 
 export const ServerFrame = z.discriminatedUnion('type', [
   WelcomeFrame, AckFrame, MessageFrame, SyncPageFrame, SyncDoneFrame, HistoryResultFrame,
-  ReadStateFrame, ConversationFrame, OkFrame, PongFrame, ErrorFrame,
+  ReadStateFrame, ConversationFrame, OkFrame, PongFrame, ErrorFrame, ReceiptsFrame, PresenceFrame, TypingStateFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type ServerFrameOf<T extends ServerFrame['type']> = Extract<ServerFrame, { type: T }>;

@@ -10,9 +10,10 @@ export const Username = z.string().min(3).max(32).regex(/^[a-z0-9_][a-z0-9_.-]*$
 export const RequestId = z.string().min(1).max(64);
 /**
  * User-visible text (messages, names): JSON escapes can carry lone UTF-16 surrogates ("\ud800")
- * that no UTF-8 store can keep, so the stored text would differ from what was acked.
+ * that no UTF-8 store can keep, and NUL, which PostgreSQL text cannot hold: the stored text
+ * would differ from what was acked.
  */
-export const UnicodeText = z.string().refine((s) => !/\p{Cs}/u.test(s), 'must be valid Unicode (no lone UTF-16 surrogates)');
+export const UnicodeText = z.string().refine((s) => !/\p{Cs}/u.test(s) && !s.includes('\u0000'), 'must be valid Unicode text (no lone UTF-16 surrogates, no NUL)');
 
 export const MessageKind = z.enum(['message', 'edit', 'delete']);
 export type MessageKind = z.infer<typeof MessageKind>;

@@ -1,6 +1,7 @@
 // REST request bodies and the route table. Responses reuse the shapes in model.ts.
 import { z } from 'zod';
 import { ClientId, Conversation, Id, Member, Message, SeqSchema, Session, UnicodeText, User, Username } from './model.js';
+import { PresenceEntry } from './frames.js';
 
 export const Password = z.string();
 export const RegisterBody = z.object({ username: Username, password: Password, deviceName: UnicodeText.max(64).optional() });
@@ -16,6 +17,8 @@ export const SendBody = z.object({ clientId: ClientId, text: UnicodeText.min(1) 
 export const EditBody = z.object({ clientId: ClientId, text: UnicodeText.min(1) });
 export const DeleteBody = z.object({ clientId: ClientId });
 export const ReadBody = z.object({ seq: SeqSchema });
+export const PatchMeBody = z.object({ hideLastSeen: z.boolean() });
+export const PresenceQuery = z.object({ users: z.string().max(40_000).transform((s) => s.split(',').filter(Boolean)).pipe(z.array(Id).min(1).max(1000)) });
 const QueryInt = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const HistoryQuery = z.object({ before: QueryInt.optional(), after: QueryInt.optional(), limit: z.coerce.number().int().min(1).max(1000).optional() });
 
@@ -25,6 +28,17 @@ export const SendResponse = z.object({ message: Message, duplicate: z.boolean() 
 export const ConversationsResponse = z.object({ conversations: z.array(Conversation), totalUnread: z.number().int() });
 export const MembersResponse = z.object({ members: z.array(Member) });
 export const ReadResponse = z.object({ conversationId: Id, seq: SeqSchema, unread: z.number().int() });
+export const MemberReceipt = z.object({ userId: Id, username: z.string(), delivered: SeqSchema, read: SeqSchema });
+export const ReceiptsResponse = z.object({
+  conversationId: Id,
+  /** Aggregates, as in the `receipts` frame. */
+  delivered: SeqSchema,
+  read: SeqSchema,
+  /** Every member's cursors: a message with seq s has reached a member when s <= delivered, was read when s <= read. */
+  members: z.array(MemberReceipt),
+});
+export const PresenceResponse = z.object({ users: z.array(PresenceEntry), denied: z.array(Id) });
+export const MeResponse = User.extend({ hideLastSeen: z.boolean() });
 
 export interface RouteDoc {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
@@ -45,7 +59,9 @@ export const ROUTES = [
   { method: 'POST', path: '/v1/auth/login', auth: false, summary: 'Log in: a new device id and token pair.', body: LoginBody, response: SessionResponse },
   { method: 'POST', path: '/v1/auth/refresh', auth: false, summary: 'Trade a refresh token for a new pair (rotation; reuse of an old token logs the device out).', body: RefreshBody, response: SessionResponse },
   { method: 'POST', path: '/v1/auth/logout', auth: true, summary: 'Log this device out: its refresh tokens are revoked and its access tokens stop working.', body: LogoutBody, status: 204 },
-  { method: 'GET', path: '/v1/me', auth: true, summary: 'The caller.', response: User },
+  { method: 'GET', path: '/v1/me', auth: true, summary: 'The caller, with privacy settings.', response: MeResponse },
+  { method: 'PATCH', path: '/v1/me', auth: true, summary: 'Change settings: `hideLastSeen` hides your last-seen time from everyone.', body: PatchMeBody, response: MeResponse },
+  { method: 'GET', path: '/v1/presence', auth: true, summary: 'Presence of users (`?users=id,id`) you share a conversation with; the others are listed in `denied`.', query: PresenceQuery, response: PresenceResponse },
   { method: 'GET', path: '/v1/users/:username', auth: true, summary: 'Look a user up by username.', response: User },
   { method: 'GET', path: '/v1/conversations', auth: true, summary: 'My conversations, most recent activity first, with last message and unread count.', response: ConversationsResponse },
   { method: 'POST', path: '/v1/conversations/direct', auth: true, summary: 'The 1:1 conversation with a user, created on first call (idempotent: one per pair).', body: DirectBody, response: Conversation },
@@ -57,8 +73,9 @@ export const ROUTES = [
   { method: 'DELETE', path: '/v1/conversations/:id/members/:userId', auth: true, summary: 'Remove a member (owner/admin; admins cannot remove the owner or other admins), or leave when `:userId` is yours. An owner who leaves hands ownership to the oldest admin, else the oldest member.', status: 204 },
   { method: 'PUT', path: '/v1/conversations/:id/members/:userId/role', auth: true, summary: 'Make a member admin or plain member (owner only).', body: RoleBody, response: MembersResponse },
   { method: 'GET', path: '/v1/conversations/:id/messages', auth: true, summary: 'History page: `after=N` gives seq > N oldest first; `before=N` (or neither: the latest) gives the page before, still oldest first. `limit` is capped at `maxPageSize`.', query: HistoryQuery, response: MessagesResponse },
-  { method: 'POST', path: '/v1/conversations/:id/messages', auth: true, summary: 'Send a message; answers after the commit. A repeated `clientId` returns the original with `duplicate: true`.', body: SendBody, response: SendResponse, status: 201 },
+  { method: 'POST', path: '/v1/conversations/:id/messages', auth: true, summary: 'Send a message; answers after the commit, 201. A repeated `clientId` answers 200 with the original and `duplicate: true`. Counts against the per-user send rate.', body: SendBody, response: SendResponse, status: 201 },
   { method: 'PATCH', path: '/v1/conversations/:id/messages/:messageId', auth: true, summary: 'Edit your own message: appends an `edit` entry.', body: EditBody, response: SendResponse },
   { method: 'DELETE', path: '/v1/conversations/:id/messages/:messageId', auth: true, summary: 'Delete your own message (or any, as owner/admin of a group): appends a `delete` entry and leaves a tombstone.', body: DeleteBody, response: SendResponse },
+  { method: 'GET', path: '/v1/conversations/:id/receipts', auth: true, summary: 'Who has received and read what: aggregates and every member\'s delivered/read cursors (members only).', response: ReceiptsResponse },
   { method: 'POST', path: '/v1/conversations/:id/read', auth: true, summary: 'Move your read cursor forward (a lower seq is ignored).', body: ReadBody, response: ReadResponse },
 ] as const satisfies readonly RouteDoc[];

@@ -2,14 +2,15 @@
 // validated bodies out, errors as ConfabError. It can hold the device's session and refresh
 // the access token by itself (single-flight: refresh tokens are single use).
 import {
-  ConversationsResponse, Conversation as ConversationSchema, MembersResponse, MessagesResponse, ReadResponse,
-  SendResponse, SessionResponse, User as UserSchema, issuesOf,
+  ConversationsResponse, Conversation as ConversationSchema, MeResponse, MembersResponse, MessagesResponse, PresenceResponse, ReadResponse,
+  ReceiptsResponse, SendResponse, SessionResponse, User as UserSchema, issuesOf,
 } from '@confab/protocol';
 import type { Conversation, Member, Session, User } from '@confab/protocol';
 import { ConfabError, isErrorCode } from './errors.js';
 import { hostFetch, randomId } from './platform.js';
 import type {
-  ApiOptions, ConversationList, FetchLike, FetchResponseLike, HistoryOptions, HistoryPage, ReadState, SendResult,
+  ApiOptions, ConversationList, ConversationReceipts, FetchLike, FetchResponseLike, HistoryOptions, HistoryPage, Me, MeSettings,
+  PresenceResult, ReadState, SendResult,
 } from './types.js';
 
 const NO_BODY: Schema<void> | undefined = undefined;
@@ -129,11 +130,27 @@ export class ConfabApi {
 
   // ---- users -----------------------------------------------------------------------------
 
-  /** The caller. */
-  async me(): Promise<User> {
-    const user = await this.call({ method: 'GET', path: '/v1/me', schema: UserSchema });
+  /** The caller, with privacy settings. */
+  async me(): Promise<Me> {
+    const user = await this.call({ method: 'GET', path: '/v1/me', schema: MeResponse });
     this.myId = user.id;
     return user;
+  }
+
+  /** Changes the caller's settings (e.g. `{ hideLastSeen: true }`); resolves with the caller as now. */
+  async updateMe(settings: MeSettings): Promise<Me> {
+    const user = await this.call({ method: 'PATCH', path: '/v1/me', body: { hideLastSeen: settings.hideLastSeen }, schema: MeResponse });
+    this.myId = user.id;
+    return user;
+  }
+
+  /**
+   * Presence of users by id (at most 1000): online / away / offline and last seen, for those you
+   * share a conversation with; the others come back in `denied`.
+   */
+  async presence(userIds: readonly string[]): Promise<PresenceResult> {
+    if (userIds.length === 0) return { users: [], denied: [] };
+    return this.call({ method: 'GET', path: `/v1/presence?users=${userIds.map(enc).join(',')}`, schema: PresenceResponse });
   }
 
   /** Looks a user up by username. */
@@ -224,6 +241,11 @@ export class ConfabApi {
   /** Moves your read cursor forward to `seq`. */
   markRead(conversationId: string, seq: number): Promise<ReadState> {
     return this.call({ method: 'POST', path: `${conv(conversationId)}/read`, body: { seq }, schema: ReadResponse });
+  }
+
+  /** Who has received and read what: the aggregates and every member's delivered/read cursors (members only). */
+  receipts(conversationId: string): Promise<ConversationReceipts> {
+    return this.call({ method: 'GET', path: `${conv(conversationId)}/receipts`, schema: ReceiptsResponse });
   }
 
   // ---- plumbing --------------------------------------------------------------------------

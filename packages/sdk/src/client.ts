@@ -1,6 +1,6 @@
 // The real-time client: wires the connection state machine (connection.ts) to the cursor
-// tracker (exactly-once, in-order delivery), the outbox (sends that survive reconnects) and
-// pending requests, and turns server frames into typed events.
+// tracker (exactly-once, in-order delivery), the outbox (sends that survive reconnects),
+// pending requests, receipts, presence and typing, and turns server frames into typed events.
 import { ClientId, DEFAULT_LIMITS, Id } from '@confab/protocol';
 import type { ClientFrame, Limits, Message, ServerFrame, ServerFrameOf } from '@confab/protocol';
 import { Backoff } from './backoff.js';
@@ -15,9 +15,13 @@ import { Outbox } from './outbox.js';
 import type { OutboxOp } from './outbox.js';
 import { clearTimer, hostWebSocket, randomId, setTimer } from './platform.js';
 import type { TimerHandle } from './platform.js';
+import { PresenceBook } from './presence.js';
+import { ReceiptBook, ReceiptSender } from './receipts.js';
 import { Requests } from './requests.js';
+import { TypingBook } from './typing.js';
 import type {
-  ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, PingResult, SendOptions, SyncResult, Welcome,
+  ClientEvents, ClientOptions, ConnectionState, DevicePresence, HistoryOptions, HistoryPage, PingResult, Presence, PresenceResult,
+  ReadState, Receipts, SendOptions, SyncResult, TypingUser, Welcome,
 } from './types.js';
 
 /**
@@ -35,6 +39,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
   private readonly tracker: CursorTracker;
   private readonly outbox: Outbox;
   private readonly requests: Requests;
+  private readonly autoReceipts: boolean;
+  private readonly receiptSender: ReceiptSender;
+  private readonly book = new ReceiptBook();
+  private readonly presence: PresenceBook;
+  private readonly typists: TypingBook;
   /** Gap-filling syncs in flight on this connection: request id -> conversation. */
   private readonly gapSyncs = new Map<string, { conversationId: string; timer: TimerHandle }>();
   private helloIds: string[] = [];
@@ -81,7 +90,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const pacing = clientPacing(DEFAULT_LIMITS.sendsPerSecond, DEFAULT_LIMITS.sendBurst);
     this.bucket = new TokenBucket(pacing.rate, pacing.capacity, this.now);
     this.tracker = new CursorTracker({
-      deliver: (m) => this.emit('message', m),
+      deliver: (m) => this.delivered(m),
       requestSync: (conversationId, after) => this.gapSync(conversationId, after),
       synced: (conversationId, seq) => this.emit('synced', { conversationId, seq }),
     });
@@ -94,6 +103,15 @@ export class ConfabClient extends Emitter<ClientEvents> {
     };
     this.outbox = new Outbox(host, this.bucket, options.sendWindow ?? 64);
     this.requests = new Requests(host, this.requestTimeoutMs);
+    this.autoReceipts = options.autoReceipts ?? true;
+    this.receiptSender = new ReceiptSender({ transmit: host.transmit, cursor: (id) => this.tracker.get(id) }, options.receiptDelayMs ?? 250);
+    this.presence = new PresenceBook({
+      transmit: host.transmit,
+      request: (build, accept) => this.request(build, accept),
+      emit: (p) => this.emit('presence', p),
+      error: (e) => this.emit('error', e),
+    });
+    this.typists = new TypingBook({ transmit: host.transmit, emit: (c) => this.emit('typing', c), limits: host.limits, now: this.now });
   }
 
   /** The connection state. */
@@ -129,8 +147,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
     return this.firstWelcome.promise;
   }
 
-  /** Stops reconnecting, closes the socket and rejects whatever is pending with `closed`. Resolves once the socket is closed. */
+  /**
+   * Stops reconnecting, closes the socket and rejects whatever is pending with `closed`.
+   * Pending delivery receipts are sent first. Resolves once the socket is closed.
+   */
   close(): Promise<void> {
+    this.receiptSender.flush();
     return this.connection.close();
   }
 
@@ -141,6 +163,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   /** Sends a message; resolves with the committed entry (its `seq`) once acked, across reconnects. */
   send(conversationId: string, text: string, options: SendOptions = {}): Promise<Message> {
+    this.typists.sent(conversationId);
     return this.enqueue({ type: 'send', conversationId, clientId: options.clientId ?? randomId(), text });
   }
 
@@ -215,18 +238,89 @@ export class ConfabClient extends Emitter<ClientEvents> {
     return this.tracker.get(conversationId);
   }
 
+  // ---- receipts, presence, typing ----------------------------------------------------------
+
+  /**
+   * Sends a delivery receipt now: this device holds every entry up to `seq` (default and cap:
+   * the conversation's cursor). Only needed with `autoReceipts: false`. Fire and forget: false
+   * when nothing was sent (not connected, nothing new); a wrong one comes back as an `error` event.
+   */
+  markReceived(conversationId: string, seq?: number): boolean {
+    const upTo = seq ?? this.tracker.get(conversationId);
+    return upTo !== undefined && this.receiptSender.send(conversationId, upTo);
+  }
+
+  /** The latest aggregate receipts of a conversation pushed by the server, if any arrived yet. */
+  receiptsOf(conversationId: string): Receipts | undefined {
+    return this.book.receiptsOf(conversationId);
+  }
+
+  /** The unread count of a conversation, from the latest `read.state` (or `conversation`) frame; undefined if none came yet. */
+  unreadOf(conversationId: string): number | undefined {
+    return this.book.readStateOf(conversationId)?.unread;
+  }
+
+  /** The read cursor and unread count of a conversation, as last pushed by the server. */
+  readStateOf(conversationId: string): ReadState | undefined {
+    return this.book.readStateOf(conversationId);
+  }
+
+  /**
+   * Announces this device as in use (`online`) or in the background (`away`). Remembered and
+   * announced again after every reconnect; until the first call the server counts the device online.
+   */
+  setPresence(status: DevicePresence): void {
+    if (status !== 'online' && status !== 'away') throw new TypeError(`presence must be "online" or "away", got ${JSON.stringify(status)}`);
+    this.presence.set(status);
+  }
+
+  /**
+   * Watches these users' presence (replacing the previous list; `[]` stops). Resolves with their
+   * current state; `presence` events follow for every change, and for the fresh state after
+   * every reconnect (the list is re-sent by itself). Users you share no conversation with are `denied`.
+   */
+  watchPresence(userIds: readonly string[]): Promise<PresenceResult> {
+    const bad = userIds.find((id) => !isId(id));
+    if (bad !== undefined) return Promise.reject(new ConfabError('bad_request', `not a user id: ${JSON.stringify(bad)}`));
+    return this.presence.watch(userIds);
+  }
+
+  /** The last known presence of a watched user. */
+  presenceOf(userId: string): Presence | undefined {
+    return this.presence.of(userId);
+  }
+
+  /**
+   * Tells the other members you are typing (call it on every keystroke: it is throttled to one
+   * frame per `limits.typingIntervalMs / 2`) or stopped (`false`, always sent). Sending a message
+   * ends it by itself. Ephemeral: dropped when not connected. True when a frame went out.
+   */
+  typing(conversationId: string, typing = true): boolean {
+    if (!isId(conversationId)) throw new TypeError(`not a conversation id: ${JSON.stringify(conversationId)}`);
+    return this.typists.send(conversationId, typing);
+  }
+
+  /** Members typing in a conversation now (indicators expire by themselves; a message from the user ends theirs). */
+  typingUsers(conversationId: string): TypingUser[] {
+    return this.typists.users(conversationId);
+  }
+
   // ---- connection events -------------------------------------------------------------
 
   private onWelcome(welcome: Welcome): void {
     this.lastWelcome = welcome;
     this.limits = welcome.limits;
-    const pacing = clientPacing(welcome.limits.sendsPerSecond, welcome.limits.sendBurst);
+    // The server limits each connection and each user (all devices and REST together).
+    const l = welcome.limits;
+    const pacing = clientPacing(Math.min(l.sendsPerSecond, l.userSendsPerSecond), Math.min(l.sendBurst, l.userSendBurst));
     this.bucket.configure(pacing.rate, pacing.capacity);
     this.tracker.connected(this.helloIds);
     // A hello catch-up the server never finishes must not leave its conversation stuck.
     this.helloTimer = setTimer(() => this.tracker.expireHello(), this.requestTimeoutMs);
     this.outbox.start();
     this.requests.start();
+    this.presence.connected();
+    this.receiptSender.connected();
     this.emit('welcome', welcome);
     this.firstWelcome?.resolve(welcome);
   }
@@ -238,6 +332,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.gapSyncs.clear();
     this.outbox.stop();
     this.requests.stop();
+    this.receiptSender.disconnected();
     this.tracker.disconnected();
   }
 
@@ -245,6 +340,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const closed = error.code === 'closed' ? error : new ConfabError('closed', `client closed: ${error.message}`, { cause: error });
     this.outbox.failAll(closed);
     this.requests.failAll(closed);
+    this.typists.clear();
     this.firstWelcome?.reject(error);
   }
 
@@ -266,15 +362,41 @@ export class ConfabClient extends Emitter<ClientEvents> {
         if (frame.id !== undefined) this.requests.answer(frame.id, frame);
         return;
       case 'read.state':
-        return this.emit('readState', { conversationId: frame.conversationId, seq: frame.seq, unread: frame.unread });
-      case 'conversation': {
-        const { type: _type, ...change } = frame;
-        if (change.change === 'removed') this.tracker.untrack(change.conversationId);
-        else if (change.change === 'added' && change.conversation) this.tracker.join(change.conversationId, change.conversation.lastSeq);
-        return this.emit('conversation', change);
-      }
+        return this.emit('readState', this.book.setReadState(frame.conversationId, frame.seq, frame.unread));
+      case 'receipts':
+        return this.emit('receipts', this.book.setReceipts(frame.conversationId, frame.delivered, frame.read));
+      case 'presence':
+        this.presence.frame(frame);
+        if (frame.id !== undefined) this.requests.answer(frame.id, frame);
+        return;
+      case 'typing': return this.typists.frame(frame);
+      case 'conversation': return this.onConversation(frame);
       case 'error': return this.onError(frame);
     }
+  }
+
+  private onConversation(frame: ServerFrameOf<'conversation'>): void {
+    const { type: _type, ...change } = frame;
+    const id = change.conversationId;
+    if (change.change === 'removed') {
+      this.tracker.untrack(id);
+      this.receiptSender.forget(id);
+      this.book.forget(id);
+      this.typists.forget(id);
+    } else if (change.conversation) {
+      if (change.change === 'added') this.tracker.join(id, change.conversation.lastSeq);
+      this.book.conversation(change.conversation);
+    }
+    this.emit('conversation', change);
+  }
+
+  /** An entry reaches the application: acknowledge it soon, emit it, end its sender's typing. */
+  private delivered(message: Message): void {
+    // Marked before the event, so a listener that closes the client still flushes this receipt.
+    // Our own entries need no receipt: sending moved our cursors already.
+    if (this.autoReceipts && message.sender !== this.lastWelcome?.userId) this.receiptSender.delivered(message.conversationId);
+    this.emit('message', message);
+    this.typists.message(message);
   }
 
   private onSyncDone(frame: ServerFrameOf<'sync.done'>): void {

@@ -1,6 +1,6 @@
 // The public surface of the SDK in one place: options, events, results and the minimal
 // host interfaces (WebSocket, fetch) it is injected with.
-import type { Conversation, Limits, Message, ServerFrameOf, Session } from '@confab/protocol';
+import type { Conversation, Limits, Message, PresenceEntry, ServerFrameOf, Session, User } from '@confab/protocol';
 import type { ConfabError } from './errors.js';
 
 // ---- host interfaces ---------------------------------------------------------------------
@@ -103,6 +103,59 @@ export interface ConversationList {
   totalUnread: number;
 }
 
+/** The caller, with privacy settings (`GET /v1/me`, `PATCH /v1/me`). */
+export interface Me extends User {
+  /** True when the user hides their last-seen time from everyone. */
+  hideLastSeen: boolean;
+}
+
+/** Settings changed by `updateMe` (`PATCH /v1/me`). */
+export interface MeSettings {
+  /** Hide your last-seen time from everyone (watchers see `lastSeen: null`). */
+  hideLastSeen: boolean;
+}
+
+/** One member's receipt cursors in {@link ConversationReceipts}. */
+export interface MemberReceipt {
+  userId: string;
+  username: string;
+  /** Every entry up to this seq reached a device of this member. */
+  delivered: number;
+  /** This member read every entry up to this seq. */
+  read: number;
+}
+
+/**
+ * Who has received and read what in a conversation (`GET /v1/conversations/:id/receipts`):
+ * the aggregates (as in the `receipts` event) and every member's cursors. A message with seq
+ * `s` reached a member when `s <= delivered`, and was read by them when `s <= read`.
+ */
+export interface ConversationReceipts {
+  conversationId: string;
+  /** Every entry up to this seq reached every member. */
+  delivered: number;
+  /** Every entry up to this seq was read by every member. */
+  read: number;
+  members: MemberReceipt[];
+}
+
+/** Presence of a user: `online`, `away` (every connected device is in the background) or `offline`. */
+export type PresenceStatus = PresenceEntry['status'];
+
+/** The presence a device announces with `setPresence`. */
+export type DevicePresence = Exclude<PresenceStatus, 'offline'>;
+
+/** One user's presence; `lastSeen` (ms since epoch) is null while online, never seen, or hidden. */
+export type Presence = PresenceEntry;
+
+/** Answer to a presence query (`watchPresence` or REST `presence`). */
+export interface PresenceResult {
+  /** The current state of every user you may see. */
+  users: Presence[];
+  /** Users you share no conversation with: their presence is not yours to see. */
+  denied: string[];
+}
+
 // ---- WebSocket client --------------------------------------------------------------------
 
 /**
@@ -172,6 +225,33 @@ export interface TokenContext {
   expired: boolean;
 }
 
+/**
+ * Aggregate receipts of a conversation (`receipts` event, `receiptsOf`). A message of yours
+ * with seq `s` is delivered (✓✓) when `s <= delivered`, read when `s <= read`; in a direct
+ * conversation that is the peer's state, in a group every member's.
+ */
+export interface Receipts {
+  conversationId: string;
+  /** Every entry up to this seq reached a device of every member. */
+  delivered: number;
+  /** Every entry up to this seq was read by every member. */
+  read: number;
+}
+
+/** Payload of the `typing` event: a member started or stopped typing (or their indicator expired). */
+export interface TypingChange {
+  conversationId: string;
+  userId: string;
+  username: string;
+  typing: boolean;
+}
+
+/** A member currently typing in a conversation (see `typingUsers`). */
+export interface TypingUser {
+  userId: string;
+  username: string;
+}
+
 /** Options of {@link ConfabClient}. */
 export interface ClientOptions {
   /** Server base URL (`http(s)://host:port`); the socket goes to `ws(s)://host:port/v1/ws`. A `ws(s)://` URL is used as is. */
@@ -201,6 +281,13 @@ export interface ClientOptions {
   heartbeatTimeoutMs?: number;
   /** Most sends/edits/deletes in flight (sent, not yet acked). Default 64. */
   sendWindow?: number;
+  /**
+   * Send delivery receipts (`received`) by itself after `message` events, coalesced per
+   * conversation. Default true. When false, call `markReceived` yourself.
+   */
+  autoReceipts?: boolean;
+  /** How long delivery receipts are held to coalesce a burst (trailing edge). Default 250. */
+  receiptDelayMs?: number;
 }
 
 /** Events of {@link ConfabClient} and their payloads. */
@@ -211,8 +298,14 @@ export interface ClientEvents {
   synced: SyncResult;
   /** The connection state changed. */
   state: StateChange;
-  /** The user's read cursor moved (possibly on another device). */
+  /** The user's read cursor moved (possibly on another device), or their unread count changed. */
   readState: ReadState;
+  /** The aggregate delivery/read receipts of a conversation moved. */
+  receipts: Receipts;
+  /** A watched user's presence: once per user in each answer to `watchPresence` (also after every reconnect), then per change. */
+  presence: Presence;
+  /** A member started or stopped typing, or their indicator expired. Emitted on changes only, not on renewals. */
+  typing: TypingChange;
   /** The user was added to or removed from a conversation, or it was updated. */
   conversation: ConversationChange;
   /** An error not tied to a pending call: unsolicited error frames, malformed server frames. */

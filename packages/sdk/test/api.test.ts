@@ -25,10 +25,11 @@ const session = (n: number, expiresIn = 900): Session => ({
   user: { id: USER, username: 'alice', createdAt: 1 }, deviceId: DEVICE, accessToken: `access${n}`, expiresIn, refreshToken: `refresh${n}`,
 });
 const user = { id: USER, username: 'alice', createdAt: 1 };
+const me = { ...user, hideLastSeen: false };
 const err = (status: number, code: string, extra: object = {}): Reply => ({ status, body: { error: { code, message: `${code}!`, ...extra } } });
 
 test('login keeps the session; later calls carry the bearer token', async () => {
-  const { fetch, calls } = fakeFetch((c) => (c.url.endsWith('/login') ? { status: 200, body: session(1) } : { status: 200, body: user }));
+  const { fetch, calls } = fakeFetch((c) => (c.url.endsWith('/login') ? { status: 200, body: session(1) } : { status: 200, body: me }));
   const seen: Session[] = [];
   const api = new ConfabApi({ baseUrl: 'http://h:8080/', fetch, onSession: (s) => seen.push(s) });
   const s = await api.login('alice', 'secret123', 'laptop');
@@ -40,7 +41,7 @@ test('login keeps the session; later calls carry the bearer token', async () => 
     headers: { accept: 'application/json', 'content-type': 'application/json' },
     body: { username: 'alice', password: 'secret123', deviceName: 'laptop' },
   });
-  assert.deepEqual(await api.me(), user);
+  assert.deepEqual(await api.me(), me);
   assert.equal(calls[1]!.url, 'http://h:8080/v1/me');
   assert.equal(calls[1]!.headers.authorization, 'Bearer access1');
 });
@@ -138,12 +139,13 @@ test('token_expired: one refresh for concurrent calls, then the calls are retrie
       assert.deepEqual(c.body, { refreshToken: 'refresh1' });
       return { status: 200, body: session(2) };
     }
-    return c.headers.authorization === 'Bearer access2' ? { status: 200, body: user } : err(401, 'token_expired');
+    if (c.headers.authorization !== 'Bearer access2') return err(401, 'token_expired');
+    return { status: 200, body: c.url.endsWith('/v1/me') ? me : user };
   });
   const api = new ConfabApi({ baseUrl: 'http://h', fetch });
   await api.login('alice', 'secret123');
   const [a, b] = await Promise.all([api.me(), api.user('alice')]);
-  assert.deepEqual([a, b], [user, user]);
+  assert.deepEqual([a, b], [me, user]);
   assert.equal(refreshes, 1);
   assert.equal(api.session?.refreshToken, 'refresh2');
   assert.equal(calls.filter((c) => c.url.endsWith('/refresh')).length, 1);
@@ -176,8 +178,31 @@ test('leave removes the caller; logout revokes the refresh token and forgets the
 });
 
 test('getAccessToken wins over the held token', async () => {
-  const { fetch, calls } = fakeFetch(() => ({ status: 200, body: user }));
+  const { fetch, calls } = fakeFetch(() => ({ status: 200, body: me }));
   const api = new ConfabApi({ baseUrl: 'http://h', fetch, token: 'fixed', getAccessToken: () => Promise.resolve('dynamic') });
   await api.me();
   assert.equal(calls[0]!.headers.authorization, 'Bearer dynamic');
+});
+
+test('receipts, presence and settings: routes, query and bodies', async () => {
+  const BOB = '01a2026d-759c-72cf-bcf4-95578b9fbd3b';
+  const receipts = { conversationId: C1, delivered: 4, read: 2, members: [{ userId: BOB, username: 'bob', delivered: 4, read: 2 }] };
+  const presence = { users: [{ userId: BOB, status: 'offline', lastSeen: 1_700_000_000_000 }], denied: [USER] };
+  const { fetch, calls } = fakeFetch((c) => {
+    if (c.url.endsWith('/receipts')) return { status: 200, body: receipts };
+    if (c.url.includes('/v1/presence')) return { status: 200, body: presence };
+    return { status: 200, body: { ...me, hideLastSeen: c.method === 'PATCH' } };
+  });
+  const api = new ConfabApi({ baseUrl: 'http://h', fetch, token: 'T' });
+  assert.deepEqual(await api.receipts(C1), receipts);
+  assert.deepEqual(await api.presence([BOB, USER]), presence);
+  assert.deepEqual(await api.presence([]), { users: [], denied: [] }, 'nothing to ask: no request');
+  assert.deepEqual(await api.updateMe({ hideLastSeen: true }), { ...me, hideLastSeen: true });
+  assert.equal((await api.me()).hideLastSeen, false);
+  assert.deepEqual(calls.map((c) => [c.method, c.url, c.body]), [
+    ['GET', `http://h/v1/conversations/${C1}/receipts`, undefined],
+    ['GET', `http://h/v1/presence?users=${BOB},${USER}`, undefined],
+    ['PATCH', 'http://h/v1/me', { hideLastSeen: true }],
+    ['GET', 'http://h/v1/me', undefined],
+  ]);
 });

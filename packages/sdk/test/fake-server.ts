@@ -32,7 +32,7 @@ export const C1 = '01a2026d-7606-705c-bed7-fb9a4afb2861';
 export const C2 = '01a2026d-7606-705c-bed7-fb9a4afb2862';
 
 /** Limits high enough that client-side pacing never delays a test. */
-export const FAST_LIMITS: Limits = { ...DEFAULT_LIMITS, sendsPerSecond: 100_000, sendBurst: 100_000 };
+export const FAST_LIMITS: Limits = { ...DEFAULT_LIMITS, sendsPerSecond: 100_000, sendBurst: 100_000, userSendsPerSecond: 100_000, userSendBurst: 100_000 };
 
 /** A log entry of `conversationId` at `seq`. */
 export function msg(conversationId: string, seq: number, extra: Partial<Message> = {}): Message {

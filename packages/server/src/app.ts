@@ -5,23 +5,27 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { Message } from '@confab/protocol';
-import { MemoryBus } from './adapters/memory/memory-bus.js';
-import { MemorySessions } from './adapters/memory/memory-sessions.js';
-import { SqliteStore } from './adapters/sqlite/sqlite-store.js';
-import type { Config } from './config.js';
+import type { ConversationId, Message } from '@confab/protocol';
+import { ConfigError, type Config } from './config.js';
 import { AuthService } from './core/auth.js';
 import { ConversationService } from './core/conversations.js';
 import { Fanout } from './core/fanout.js';
 import { MessageService } from './core/messages.js';
+import { PresenceService } from './core/presence.js';
+import { ReceiptService } from './core/receipts.js';
 import { TokenIssuer } from './core/tokens.js';
 import { Writer } from './core/writer.js';
 import { LocalHub } from './gateway/hub.js';
+import { liveAdapters } from './live.js';
+import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { buildHttp } from './http/server.js';
 import type { Bus } from './ports/bus.js';
 import type { SessionRegistry } from './ports/sessions.js';
 import type { Store } from './ports/store.js';
+
+/** Aggregate receipts of a conversation are pushed at most this often. */
+const RECEIPT_INTERVAL_MS = 250;
 
 export interface Deps {
   store?: Store;
@@ -49,30 +53,39 @@ function jwtSecret(config: Config): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'jwt-secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
-  return readFileSync(file, 'utf8').trim();
+  const secret = readFileSync(file, 'utf8').trim();
+  if (Buffer.byteLength(secret) < 32) throw new ConfigError(`${file} holds a secret shorter than 32 bytes; delete it to have a new one made`);
+  return secret;
 }
 
 export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode> {
   const log = deps.log ?? pino({ level: config.logLevel, base: { node: config.nodeId } });
-  const store = deps.store ?? new SqliteStore({ path: join(resolve(config.dataDir), 'confab.db') });
-  const bus = deps.bus ?? new MemoryBus();
-  const sessions = deps.sessions ?? new MemorySessions();
+  const store = deps.store ?? await openStore(config, log);
+  const { bus, sessions } = await liveAdapters(config, log, deps).catch(async (err: unknown) => {
+    if (!deps.store) await store.close();
+    throw err;
+  });
   const hub = new LocalHub();
   await bus.subscribe(config.nodeId, (e) => hub.dispatch(e));
 
   const fanout = new Fanout(store, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
+  const receipts = new ReceiptService(store, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
+  const presence = new PresenceService(store, (err) => log.warn({ err }, 'presence update failed'));
   const writer = new Writer(store, (results) => {
     const fresh: Message[] = [];
     for (const r of results) if (r.ok && !r.duplicate) fresh.push(r.message);
     fanout.messages(fresh);
+    // A sender's cursors moved to its message: the aggregate may have too.
+    for (const id of new Set(fresh.filter((m) => m.kind === 'message').map((m) => m.conversationId))) receipts.touch(id as ConversationId);
   });
-  const auth = new AuthService(store, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec);
-  const conversations = new ConversationService(store, fanout, config.limits.maxGroupMembers);
+  const auth = new AuthService(store, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
+  const conversations = new ConversationService(store, fanout, config.limits.maxGroupMembers, receipts);
   const messages = new MessageService(store, writer, config.limits);
 
-  const ready = () => store.ping().then(() => true, () => false);
-  const http = buildHttp({ auth, conversations, messages, ready }, { bodyLimit: config.limits.maxFrameBytes, log });
-  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, hub, sessions, log });
+  let closing = false;
+  const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log });
+  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log });
 
   let url = '';
   let closed: Promise<void> | undefined;
@@ -89,9 +102,12 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     },
     close() {
       closed ??= (async () => {
-        await gateway.close();
-        await http.close();
-        while (writer.depth > 0) await new Promise((r) => setTimeout(r, 5));
+        closing = true; // /readyz says so at once: load balancers stop sending new work
+        presence.stop();
+        await Promise.all([gateway.close(), http.close()]);
+        await writer.idle();
+        await presence.flush();
+        await receipts.close();
         await fanout.flushed();
         await bus.close();
         await sessions.close();

@@ -12,6 +12,14 @@ export interface Config {
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
   logLevel: string;
+  /** Where the data lives: `sqlite` (embedded, one node) or `postgres` (shared by a cluster). */
+  store: 'sqlite' | 'postgres';
+  databaseUrl: string;
+  databasePoolSize: number;
+  /** Live fan-out between nodes; `redis` also keeps the session registry in Redis. */
+  bus: 'memory' | 'redis';
+  redisUrl: string;
+  redisKeyPrefix: string;
   limits: Limits;
 }
 
@@ -32,11 +40,17 @@ export const OPTIONS = [
   top({ key: 'port', env: 'PORT', flag: '--port', kind: 'int', default: 8080, description: 'TCP port for REST (`/v1/...`) and WebSocket (`/v1/ws`). 0 picks a free port.' }),
   top({ key: 'host', env: 'HOST', flag: '--host', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' }),
   top({ key: 'dataDir', env: 'DATA_DIR', flag: '--data-dir', kind: 'string', default: './data', description: 'Directory of the embedded store (`confab.db`, SQLite WAL) and the generated token secret.' }),
-  top({ key: 'nodeId', env: 'NODE_ID', flag: '--node-id', kind: 'string', default: undefined, description: 'Name of this node (logs, `welcome.nodeId`). Default: host name and pid.' }),
+  top({ key: 'nodeId', env: 'NODE_ID', flag: '--node-id', kind: 'string', default: undefined, description: 'Name of this node (logs, `welcome.nodeId`, its bus channel and session entries): letters, digits, `.` `_` `-`, at most 64. **Must be unique in a cluster.** Default: host name and pid.' }),
   top({ key: 'jwtSecret', env: 'JWT_SECRET', flag: '--jwt-secret', kind: 'string', default: undefined, description: 'HS256 secret for access tokens (32+ bytes). Default: a random secret created once in the data directory.' }),
   top({ key: 'accessTokenTtlSec', env: 'ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', default: 900, description: 'Access token lifetime, seconds.' }),
   top({ key: 'refreshTokenTtlSec', env: 'REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', default: 30 * 24 * 3600, description: 'Refresh token lifetime, seconds.' }),
   top({ key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' }),
+  top({ key: 'store', env: 'STORE', flag: '--store', kind: 'string', default: 'sqlite', description: '`sqlite` (embedded, in `DATA_DIR`, one node) or `postgres` (`DATABASE_URL`, shared by every node of a cluster; tables are created on first start).' }),
+  top({ key: 'databaseUrl', env: 'DATABASE_URL', flag: '--database-url', kind: 'string', default: 'postgres://127.0.0.1:5432/confab', description: 'PostgreSQL for `STORE=postgres`: `postgres://[user[:password]@]host[:port]/database` (user default: the OS user); `?options=-c%20search_path%3Dname` picks a schema.' }),
+  top({ key: 'databasePoolSize', env: 'DATABASE_POOL_SIZE', flag: '--database-pool-size', kind: 'int', default: 10, description: 'Most PostgreSQL connections per node (`STORE=postgres`).' }),
+  top({ key: 'bus', env: 'BUS', flag: '--bus', kind: 'string', default: 'memory', description: '`memory` (one node) or `redis`: live fan-out over Redis pub/sub and the session registry in Redis, for a cluster.' }),
+  top({ key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', default: 'redis://127.0.0.1:6379', description: 'Redis for `BUS=redis`: `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS).' }),
+  top({ key: 'redisKeyPrefix', env: 'REDIS_KEY_PREFIX', flag: '--redis-key-prefix', kind: 'string', default: 'confab:', description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.' }),
 ] as const;
 
 export const LIMIT_OPTIONS = [
@@ -44,10 +58,17 @@ export const LIMIT_OPTIONS = [
   lim({ key: 'maxMessageBytes', env: 'MAX_MESSAGE_BYTES', flag: '--max-message-bytes', kind: 'int', default: DEFAULT_LIMITS.maxMessageBytes, description: 'Largest message text, UTF-8 bytes.' }),
   lim({ key: 'sendsPerSecond', env: 'SENDS_PER_SECOND', flag: '--sends-per-second', kind: 'number', default: DEFAULT_LIMITS.sendsPerSecond, description: 'Sustained sends (send/edit/delete) per second per connection.' }),
   lim({ key: 'sendBurst', env: 'SEND_BURST', flag: '--send-burst', kind: 'number', default: DEFAULT_LIMITS.sendBurst, description: 'Burst above the sustained send rate.' }),
+  lim({ key: 'userSendsPerSecond', env: 'USER_SENDS_PER_SECOND', flag: '--user-sends-per-second', kind: 'number', default: DEFAULT_LIMITS.userSendsPerSecond, description: 'Sustained sends per second per user: all devices and REST together.' }),
+  lim({ key: 'userSendBurst', env: 'USER_SEND_BURST', flag: '--user-send-burst', kind: 'number', default: DEFAULT_LIMITS.userSendBurst, description: 'Burst above the per-user send rate.' }),
   lim({ key: 'maxPageSize', env: 'MAX_PAGE_SIZE', flag: '--max-page-size', kind: 'int', default: DEFAULT_LIMITS.maxPageSize, description: 'Most messages per history or sync page.' }),
   lim({ key: 'maxGroupMembers', env: 'MAX_GROUP_MEMBERS', flag: '--max-group-members', kind: 'int', default: DEFAULT_LIMITS.maxGroupMembers, description: 'Most members per group.' }),
   lim({ key: 'helloTimeoutMs', env: 'HELLO_TIMEOUT_MS', flag: '--hello-timeout-ms', kind: 'int', default: DEFAULT_LIMITS.helloTimeoutMs, description: 'Time a new WebSocket has to send `hello`.' }),
   lim({ key: 'maxBadFrames', env: 'MAX_BAD_FRAMES', flag: '--max-bad-frames', kind: 'int', default: DEFAULT_LIMITS.maxBadFrames, description: 'Consecutive bad frames before the connection is closed (4004).' }),
+  lim({ key: 'heartbeatIntervalMs', env: 'HEARTBEAT_INTERVAL_MS', flag: '--heartbeat-interval-ms', kind: 'int', default: DEFAULT_LIMITS.heartbeatIntervalMs, description: 'Mean interval of server pings; each connection gets its own jittered schedule (±20%).' }),
+  lim({ key: 'heartbeatTimeoutMs', env: 'HEARTBEAT_TIMEOUT_MS', flag: '--heartbeat-timeout-ms', kind: 'int', default: DEFAULT_LIMITS.heartbeatTimeoutMs, description: 'A connection silent this long (no pong, no frame) is dropped: its device goes offline.' }),
+  lim({ key: 'typingIntervalMs', env: 'TYPING_INTERVAL_MS', flag: '--typing-interval-ms', kind: 'int', default: DEFAULT_LIMITS.typingIntervalMs, description: 'A sender\'s typing signals are forwarded at most once per this interval per conversation.' }),
+  lim({ key: 'typingTtlMs', env: 'TYPING_TTL_MS', flag: '--typing-ttl-ms', kind: 'int', default: DEFAULT_LIMITS.typingTtlMs, description: 'A typing indicator expires after this long unless renewed.' }),
+  lim({ key: 'presenceIntervalMs', env: 'PRESENCE_INTERVAL_MS', flag: '--presence-interval-ms', kind: 'int', default: DEFAULT_LIMITS.presenceIntervalMs, description: 'A watcher gets at most one presence frame per this interval; changes in between are batched.' }),
 ] as const;
 
 export class ConfigError extends Error {}
@@ -95,5 +116,13 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   config.nodeId ??= `${hostname()}-${process.pid}`;
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
   if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
+  for (const o of LIMIT_OPTIONS) if (!(config.limits[o.key] >= 1)) throw new ConfigError(`${o.env} must be at least 1`);
+  if (config.store !== 'sqlite' && config.store !== 'postgres') throw new ConfigError(`STORE must be "sqlite" or "postgres", got "${String(config.store)}"`);
+  if (!/^postgres(ql)?:\/\/\S+$/.test(config.databaseUrl) || !URL.canParse(config.databaseUrl)) throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  if (config.databasePoolSize < 1) throw new ConfigError('DATABASE_POOL_SIZE must be at least 1');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.nodeId)) throw new ConfigError(`NODE_ID must be 1-64 letters, digits, ".", "_" or "-", got "${config.nodeId}"`);
+  if (config.bus !== 'memory' && config.bus !== 'redis') throw new ConfigError(`BUS must be "memory" or "redis", got "${String(config.bus)}"`);
+  if (!/^rediss?:\/\/[^\s]+$/.test(config.redisUrl) || !URL.canParse(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
+  if (!/^[\x21-\x7e]{1,64}$/.test(config.redisKeyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 printable ASCII characters');
   return config;
 }

@@ -36,7 +36,8 @@ describe('chat: 1:1 and groups, all devices converge', () => {
     assert.equal(list.conversations[0]?.id, conv.id);
     assert.equal(list.conversations[0]?.peer?.username, alice.user.username);
     assert.equal(list.conversations[0]?.lastMessage?.seq, 10);
-    assert.equal(list.conversations[0]?.unread, 5, "alice's five messages are unread for bob");
+    assert.equal(list.conversations[0]?.unread, 0, 'bob answered last: sending marks the chat read');
+    assert.equal((await a.api.conversations()).conversations[0]?.unread, 1, "bob's last message is unread for alice");
   });
 
   test('a group of 5 where one user has 3 devices: 7 devices, one order', async () => {

@@ -7,7 +7,7 @@ import { register, uname } from './helpers.js';
 
 const SENDERS = 20;
 const EACH = 200;
-const node = useNode({ limits: { sendsPerSecond: 10_000, sendBurst: 10_000 } });
+const node = useNode({ limits: { sendsPerSecond: 10_000, sendBurst: 10_000, userSendsPerSecond: 10_000, userSendBurst: 10_000 } });
 const devices: Device[] = [];
 
 test('20 senders x 200 messages: 4,000 per member, gap-free, per-sender order kept', async () => {

@@ -8,7 +8,7 @@ import type { Message, Session } from '@confab/protocol';
 import { ConfabApi, ConfabClient } from '@confab/sdk';
 import { http, register, spawnNode, tempDir, type ChildNode } from './helpers.js';
 
-const FAST = ['--sends-per-second', '100000', '--send-burst', '100000'];
+const FAST = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000'];
 
 const children = new Set<ChildNode>();
 const dirs: string[] = [];

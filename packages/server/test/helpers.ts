@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Limits, Session } from '@confab/protocol';
-import { build, loadConfig, type ConfabNode } from '../src/index.js';
+import { build, loadConfig, type ConfabNode, type Config } from '../src/index.js';
 
 export interface TestNode {
   url: string;
@@ -19,11 +19,11 @@ export function tempDir(prefix = 'confab-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Starts a node in this process on a free port with a fresh data directory. */
-export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits> } = {}): Promise<TestNode> {
+/** Starts a node in this process on a free port with a fresh data directory; `config` overrides options (STORE=postgres, say). */
+export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits>; config?: Partial<Omit<Config, 'limits'>> } = {}): Promise<TestNode> {
   const dataDir = opts.dataDir ?? tempDir();
   const base = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], {});
-  const config = { ...base, limits: { ...base.limits, ...opts.limits } };
+  const config = { ...base, ...opts.config, limits: { ...base.limits, ...opts.limits } };
   const node = await build(config);
   const url = await node.listen();
   return {

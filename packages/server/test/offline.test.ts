@@ -9,7 +9,7 @@ import { register, uname } from './helpers.js';
 import { rawSocket } from './ws-raw.js';
 
 const PAGE = 50;
-const node = useNode({ limits: { maxPageSize: PAGE, sendsPerSecond: 10_000, sendBurst: 10_000 } });
+const node = useNode({ limits: { maxPageSize: PAGE, sendsPerSecond: 10_000, sendBurst: 10_000, userSendsPerSecond: 10_000, userSendBurst: 10_000 } });
 
 async function setup() {
   const [a, b, c] = await Promise.all([register(node.url, uname('o')), register(node.url, uname('o')), register(node.url, uname('o'))]);

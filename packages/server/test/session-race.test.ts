@@ -8,27 +8,32 @@ import { ClientSession, type GatewayContext } from '../src/gateway/session.js';
 import { LocalHub } from '../src/gateway/hub.js';
 import { MemorySessions } from '../src/adapters/memory/memory-sessions.js';
 import type { Store } from '../src/ports/store.js';
+import { StoreUnavailableError } from '../src/errors.js';
 
 const C = '01a2026d-7606-705c-bed7-fb9a4afb2868';
 const U = '01a2026d-759c-72cf-bcf4-95578b9fbd3a';
 const entry = (seq: number): Message => ({ conversationId: C, seq, messageId: `m${seq}`, kind: 'message', sender: U, senderUsername: 'u', clientId: `c${seq}`, text: `t${seq}`, createdAt: seq });
 
-function harness() {
+function harness(opts: { failMemberOnce?: boolean } = {}) {
+  let failMember = opts.failMemberOnce ?? false;
   const log: Message[] = [];
   const reads: { after: number; release: () => void }[] = [];
   const store = {
     readAfter: (_c: string, after: number, limit: number) => new Promise<Message[]>((resolve) => {
       reads.push({ after, release: () => resolve(log.filter((m) => m.seq > after).slice(0, limit)) });
     }),
-    member: () => Promise.resolve({ userId: U, username: 'u', role: 'member', joinedAt: 0, readSeq: 0 }),
+    unreadCounts: () => Promise.resolve(new Map()),
+    lastSeqsForUser: () => Promise.resolve(new Map([[C, log.at(-1)?.seq ?? 0]])),
+    member: () => failMember ? (failMember = false, Promise.reject(new StoreUnavailableError('SQLITE_BUSY'))) : Promise.resolve({ userId: U, username: 'u', role: 'member', joinedAt: 0, readSeq: 0 }),
     conversation: () => Promise.resolve({ id: C, kind: 'group', name: 'g', createdAt: 0, updatedAt: 0, lastSeq: log.at(-1)?.seq ?? 0, memberCount: 1 }),
   } as unknown as Store;
   const frames: ServerFrame[] = [];
   const hub = new LocalHub();
   const ctx = {
     nodeId: 'n1', limits: { ...DEFAULT_LIMITS, maxPageSize: 3 }, store,
-    auth: { authenticate: () => Promise.resolve({ userId: U, deviceId: 'd', username: 'u' }) },
+    auth: { authenticate: () => Promise.resolve({ userId: U, deviceId: 'd', username: 'u', expiresAt: Date.now() + 600_000 }) },
     hub, sessions: new MemorySessions(), log: pino({ level: 'silent' }),
+    presence: { connect: () => undefined, disconnect: () => undefined, unwatch: () => undefined },
   } as unknown as GatewayContext;
   const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, close: () => undefined }, ctx);
   const commit = (seq: number) => { log.push(entry(seq)); session.deliverLive(entry(seq)); };
@@ -95,4 +100,40 @@ test('a live gap is filled from the store, in order', async () => {
   await h.until(() => h.frames.some((f) => f.type === 'sync.done'));
   h.commit(5);
   assert.deepEqual(h.delivered(), [1, 2, 3, 4, 5]);
+});
+
+test('a store failure at the start of a catch-up does not wedge the conversation', async () => {
+  const h = harness({ failMemberOnce: true });
+  for (let s = 1; s <= 3; s++) h.log.push(entry(s));
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't', cursors: { [C]: 1 } }));
+  await h.until(() => h.frames.some((f) => f.type === 'error'));
+  const err = h.frames.find((f) => f.type === 'error');
+  assert.equal(err?.type === 'error' && err.code, 'unavailable');
+  assert.deepEqual(err?.type === 'error' && err.details, [{ path: `cursors.${C}`, message: 'catch-up failed; send `sync` to retry' }]);
+  // Live entries flow again, and a sync from the client's cursor is answered.
+  h.commit(4);
+  assert.deepEqual(h.delivered(), [4]);
+  h.session.onText(JSON.stringify({ type: 'sync', id: 'again', conversationId: C, after: 1 }));
+  await h.until(() => h.reads.length === 1);
+  h.reads[0]!.release(); // 2,3,4: a full page (size 3), so one more read
+  await h.until(() => h.reads.length === 2);
+  h.reads[1]!.release();
+  await h.until(() => h.frames.some((f) => f.type === 'sync.done' && f.id === 'again'));
+  assert.deepEqual(h.delivered(), [4, 2, 3, 4]);
+});
+
+test('without a cursor, a conversation is live from hello: an overtaking entry does not hide earlier ones', async () => {
+  const h = harness();
+  for (let s = 1; s <= 5; s++) h.log.push(entry(s));
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't' }));
+  await h.until(() => h.frames.some((f) => f.type === 'welcome'));
+  // 6 and 7 are committed on two nodes; 7's publish arrives first.
+  h.log.push(entry(6));
+  h.commit(7);
+  await h.until(() => h.reads.length === 1);
+  assert.equal(h.reads[0]!.after, 5, 'filled from where the device went live');
+  h.reads[0]!.release();
+  await h.until(() => h.frames.some((f) => f.type === 'sync.done'));
+  h.session.deliverLive(entry(6)); // the late publish of 6: already delivered, dropped
+  assert.deepEqual(h.delivered(), [6, 7]);
 });

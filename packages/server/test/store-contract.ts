@@ -127,18 +127,51 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
 
     test('read cursors only move forward; unread skips own and deleted messages', async () => {
       const c = (await store.createGroup({ id: newConversationId(), name: 'reads', ownerId: users[0]!, memberIds: users.slice(0, 2), createdAt: now })).id;
-      const rs = await store.append([msg(users[0]!, 'r1', 'a', c), msg(users[0]!, 'r2', 'b', c), msg(users[1]!, 'r3', 'mine', c), msg(users[0]!, 'r4', 'c', c)]);
-      assert.equal((await store.viewForUser(c, users[1]!))?.unread, 3);
+      const rs = await store.append([msg(users[0]!, 'r1', 'a', c), msg(users[0]!, 'r2', 'b', c), msg(users[0]!, 'r3', 'c', c), msg(users[0]!, 'r4', 'd', c)]);
+      assert.equal((await store.viewForUser(c, users[1]!))?.unread, 4);
+      assert.equal((await store.viewForUser(c, users[0]!))?.unread, 0, 'own messages are never unread');
       const r2 = rs[1]!;
       assert.ok(r2.ok);
       await store.append([{ ...msg(users[0]!, 'r5', '', c), kind: 'delete', targetId: r2.message.messageId as never }]);
-      assert.equal((await store.viewForUser(c, users[1]!))?.unread, 2);
-      assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 1), { readSeq: 1, unread: 1 });
-      assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 0), { readSeq: 1, unread: 1 }, 'a lower cursor is ignored');
-      assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 5), { readSeq: 5, unread: 0 });
+      assert.equal((await store.viewForUser(c, users[1]!))?.unread, 3, 'a deleted unread message no longer counts');
+      assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 1), { readSeq: 1, unread: 2 });
+      assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 0), { readSeq: 1, unread: 2 }, 'a lower cursor is ignored');
+      assert.deepEqual(await store.unreadCounts(users[1]!, [c]), new Map([[c, { readSeq: 1, unread: 2 }]]));
+      // Sending marks the conversation read for the sender.
+      const [mine] = await store.append([msg(users[1]!, 'r6', 'reply', c)]);
+      assert.ok(mine?.ok);
+      assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 0), { readSeq: mine.message.seq, unread: 0 });
       const list = await store.listForUser(users[1]!);
       assert.equal(list[0]?.id, c, 'most recent conversation first');
-      assert.equal(list[0]?.lastMessage?.clientId, 'r4');
+      assert.equal(list[0]?.lastMessage?.clientId, 'r6');
+      assert.deepEqual(await store.unreadCounts(users[3]!, [c]), new Map(), 'no counts for non-members');
+    });
+
+    test('delivered cursors: monotonic, at least the read cursor, aggregated as the minimum', async () => {
+      const c = (await store.createGroup({ id: newConversationId(), name: 'receipts', ownerId: users[0]!, memberIds: users.slice(0, 3), createdAt: now })).id;
+      await store.append([msg(users[0]!, 'd1', 'a', c), msg(users[0]!, 'd2', 'b', c), msg(users[0]!, 'd3', 'c', c)]);
+      assert.deepEqual(await store.receiptAggregate(c), { delivered: 0, read: 0 });
+      assert.equal(await store.advanceDeliveredCursor(c, users[1]!, 2), true);
+      assert.equal(await store.advanceDeliveredCursor(c, users[1]!, 1), false, 'never moves back');
+      assert.equal(await store.advanceDeliveredCursor(c, users[3]!, 3), false, 'not a member: nothing stored');
+      assert.deepEqual(await store.receiptAggregate(c), { delivered: 0, read: 0 }, 'users[2] has nothing yet');
+      await store.advanceReadCursor(c, users[2]!, 3);
+      assert.deepEqual(await store.receiptAggregate(c), { delivered: 2, read: 0 }, 'read implies delivered');
+      await store.advanceReadCursor(c, users[1]!, 3);
+      assert.deepEqual(await store.receiptAggregate(c), { delivered: 3, read: 3 }, "the sender's cursors moved with its messages");
+      const members = await store.members(c);
+      assert.deepEqual(members.map((m) => [m.deliveredSeq, m.readSeq]), [[3, 3], [3, 3], [3, 3]]);
+    });
+
+    test('who shares a conversation with whom; last seen and its privacy', async () => {
+      // users[1] and users[3] never shared one (users[1] left the only group they could have).
+      assert.deepEqual((await store.sharedWith(users[1]!, [users[2]!, users[3]!, users[1]!])).sort(), [users[1], users[2]].sort());
+      await store.setLastSeen([users[2]!, users[3]!], 12345);
+      assert.equal((await store.userById(users[3]!))?.lastSeenAt, 12345);
+      await store.setHideLastSeen(users[2]!, true);
+      const u = await store.userById(users[2]!);
+      assert.equal(u?.lastSeenAt, 12345);
+      assert.equal(u?.hideLastSeen, true);
     });
 
     test('refresh tokens rotate once; reuse revokes the device', async () => {

@@ -3,6 +3,8 @@ import { WebSocket } from 'ws';
 import type { ServerFrame } from '@confab/protocol';
 
 export interface RawSocket {
+  /** Sends hello and resolves with welcome. */
+  hello(token: string, cursors?: Record<string, number>): Promise<ServerFrame>;
   ws: WebSocket;
   frames: ServerFrame[];
   send(frame: unknown): void;
@@ -11,8 +13,8 @@ export interface RawSocket {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export async function rawSocket(url: string): Promise<RawSocket> {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
+export async function rawSocket(url: string, opts: { autoPong?: boolean } = {}): Promise<RawSocket> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { autoPong: opts.autoPong ?? true });
   const frames: ServerFrame[] = [];
   const listeners = new Set<() => void>();
   let cursor = 0;
@@ -22,9 +24,13 @@ export async function rawSocket(url: string): Promise<RawSocket> {
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-  return {
+  const socket: RawSocket = {
     ws, frames, closed,
     send(frame) { ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)); },
+    hello(token, cursors) {
+      ws.send(JSON.stringify({ type: 'hello', v: 1, token, ...(cursors ? { cursors } : {}) }));
+      return socket.next((f) => f.type === 'welcome');
+    },
     next<T extends ServerFrame>(pred: (f: ServerFrame) => boolean, timeoutMs = 10_000): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         const check = () => {
@@ -44,4 +50,5 @@ export async function rawSocket(url: string): Promise<RawSocket> {
       });
     },
   };
+  return socket;
 }

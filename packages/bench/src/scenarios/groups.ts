@@ -5,7 +5,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { now } from '../latency.js';
 import type { Opts, Scenario } from '../main.js';
 import { startConfab } from '../node.js';
-import { summarize, type StepResult } from '../report.js';
+import { summarize, table, type StepResult } from '../report.js';
 import { createGroup, pool, registerUsers } from '../rest.js';
 import { WorkerPool, type ConnSpec } from '../workers.js';
 
@@ -69,7 +69,7 @@ export const groups: Scenario = {
 
   async run(o, ctx) {
     const s = settings(o);
-    const node = await startConfab(['--sends-per-second', '100000', '--send-burst', '100000', '--log-level', 'warn'], ctx.pin ? 0 : undefined);
+    const node = await startConfab(['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'], ctx.pin ? 0 : undefined);
     ctx.onCleanup(() => node.stop());
     ctx.log(`node ${node.url} (pid ${node.pid}); registering ${s.connections} users, ${s.setupConcurrency} at a time`);
 
@@ -105,8 +105,10 @@ export const groups: Scenario = {
       ctx.log(`  committed ${r.committedPerSec.toFixed(0)}/s, delivered ${r.deliveriesPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, server cpu ${r.serverCpuPct.toFixed(0)}%`);
     }
     const senders = shares.flat().filter((c) => c.sender).length;
+    const systems = [summarize('confab', steps)];
     return {
-      systems: [summarize('confab', steps)],
+      systems,
+      lines: systems.map(table),
       params: { ...s, users: users.length, groups: convs.length, senderConnections: senders, setupSeconds: Math.round(setupSeconds * 10) / 10, connectSeconds: Math.round(connectSeconds * 10) / 10 },
     };
   },

@@ -1,17 +1,19 @@
 // Accounts and device sessions: register, log in, rotate refresh tokens, log out, and
 // authenticate an access token (signature, expiry, and that its device is not logged out).
-import type { DeviceId, Session } from '@confab/protocol';
+import type { DeviceId, Session, UserId } from '@confab/protocol';
 import { AppError } from '../errors.js';
 import { newDeviceId, newUserId } from '../ids.js';
 import type { Store, UserRecord } from '../ports/store.js';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
-import { hashRefreshToken, newRefreshToken, type AccessClaims, type TokenIssuer } from './tokens.js';
+import { hashRefreshToken, newRefreshToken, type TokenIssuer, type VerifiedClaims } from './tokens.js';
 
 export class AuthService {
   constructor(
     private readonly store: Store,
     private readonly tokens: TokenIssuer,
     private readonly refreshTtlSec: number,
+    /** Called when a device is logged out or revoked, so its open connections can be closed. */
+    private readonly onRevoked: (userId: UserId, deviceId: DeviceId) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -33,18 +35,23 @@ export class AuthService {
     const now = this.now();
     const next = newRefreshToken();
     const r = await this.store.rotateRefreshToken(hashRefreshToken(refreshToken), { tokenHash: hashRefreshToken(next), createdAt: now, expiresAt: now + this.refreshTtlSec * 1000 }, now);
+    if (r.status === 'reused') {
+      const device = await this.store.device(r.deviceId);
+      if (device) this.onRevoked(device.userId, device.id);
+    }
     if (r.status !== 'ok') throw new AppError('invalid_refresh_token');
     const user = await this.store.userById(r.userId);
     if (!user) throw new AppError('invalid_refresh_token');
     return this.#session(user, r.deviceId, next);
   }
 
-  async logout(deviceId: DeviceId): Promise<void> {
+  async logout(userId: UserId, deviceId: DeviceId): Promise<void> {
     await this.store.revokeDevice(deviceId, this.now());
+    this.onRevoked(userId, deviceId);
   }
 
   /** The caller of a request or connection; throws invalid_token / token_expired. */
-  async authenticate(token: string): Promise<AccessClaims & { username: string }> {
+  async authenticate(token: string): Promise<VerifiedClaims & { username: string }> {
     const claims = await this.tokens.verify(token);
     const device = await this.store.device(claims.deviceId);
     if (!device || device.revokedAt !== null || device.userId !== claims.userId) throw new AppError('invalid_token');

@@ -5,6 +5,7 @@ import { newConversationId } from '../ids.js';
 import type { ConversationView, Store, UserRecord } from '../ports/store.js';
 import { isAdmin, requireMember } from './access.js';
 import type { Fanout } from './fanout.js';
+import type { ReceiptService } from './receipts.js';
 
 export function toWireConversation(v: ConversationView): Conversation {
   const c: Conversation = {
@@ -20,13 +21,23 @@ export class ConversationService {
     private readonly store: Store,
     private readonly fanout: Fanout,
     private readonly maxGroupMembers: number,
+    private readonly receipts: ReceiptService,
     private readonly now: () => number = Date.now,
   ) {}
 
-  async user(id: UserId): Promise<User> {
+  async user(id: UserId): Promise<User & { hideLastSeen: boolean }> {
     const u = await this.store.userById(id);
     if (!u) throw new AppError('user_not_found');
-    return { id: u.id, username: u.username, createdAt: u.createdAt };
+    return { id: u.id, username: u.username, createdAt: u.createdAt, hideLastSeen: u.hideLastSeen ?? false };
+  }
+
+  async setHideLastSeen(id: UserId, hide: boolean): Promise<void> {
+    await this.store.setHideLastSeen(id, hide);
+  }
+
+  /** Those of `candidates` who share a conversation with `me`. */
+  sharedWith(me: UserId, candidates: readonly UserId[]): Promise<UserId[]> {
+    return this.store.sharedWith(me, candidates);
   }
 
   async userByName(username: string): Promise<User> {
@@ -125,6 +136,7 @@ export class ConversationService {
     if (seq > conversation.lastSeq) throw new AppError('seq_out_of_range', `The last seq of this conversation is ${conversation.lastSeq}.`);
     const r = await this.store.advanceReadCursor(id, me, seq);
     this.fanout.read(id, me, r.readSeq, r.unread);
+    this.receipts.touch(id);
     return { conversationId: id, seq: r.readSeq, unread: r.unread };
   }
 

@@ -1,6 +1,6 @@
 // Fan-out on write: after a commit, one bus publish per node that has online devices of
 // members (never one per device). Publishes leave in commit order.
-import type { ConversationId, Message, UserId } from '@confab/protocol';
+import type { ConversationId, DeviceId, Message, UserId } from '@confab/protocol';
 import type { Bus, Envelope } from '../ports/bus.js';
 import type { SessionRegistry } from '../ports/sessions.js';
 import type { Store } from '../ports/store.js';
@@ -18,10 +18,16 @@ export class Fanout {
   /** Queues the committed entries for delivery, after everything queued before them. */
   messages(messages: readonly Message[]): void {
     if (messages.length === 0) return;
+    // Lookups (members, then their nodes) start now, outside the chain: with a networked store and
+    // session registry, batches overlap their round trips instead of paying them one after another.
+    // One member lookup per conversation of the batch. Only the publishes keep commit order.
+    const ids = [...new Set(messages.map((m) => m.conversationId as ConversationId))];
+    const targets = Promise.all(ids.map(async (id) => [id, await this.sessions.nodesFor(await this.store.memberIds(id))] as const));
+    targets.catch(() => undefined); // rejections are reported by the chain below
     this.#enqueue(async () => {
+      const nodes = new Map(await targets);
       for (const m of messages) {
-        const members = await this.store.memberIds(m.conversationId as ConversationId);
-        await this.#toNodes(members, (userIds) => ({ type: 'message', message: m, userIds }));
+        for (const [node, userIds] of nodes.get(m.conversationId as ConversationId)!) await this.bus.publish(node, { type: 'message', message: m, userIds });
       }
     });
   }
@@ -33,6 +39,18 @@ export class Fanout {
 
   read(conversationId: ConversationId, userId: UserId, seq: number, unread: number): void {
     this.#enqueue(() => this.#toNodes([userId], () => ({ type: 'read', conversationId, userId, seq, unread })));
+  }
+
+  receipts(conversationId: ConversationId, userIds: readonly UserId[], delivered: number, read: number): void {
+    this.#enqueue(() => this.#toNodes(userIds, (ids) => ({ type: 'receipts', conversationId, delivered, read, userIds: ids })));
+  }
+
+  revoke(userId: UserId, deviceId: DeviceId): void {
+    this.#enqueue(() => this.#toNodes([userId], () => ({ type: 'revoke', userId, deviceId })));
+  }
+
+  typing(conversationId: ConversationId, from: { userId: UserId; username: string }, typing: boolean, userIds: readonly UserId[]): void {
+    this.#enqueue(() => this.#toNodes(userIds, (ids) => ({ type: 'typing', conversationId, ...from, typing, userIds: ids })));
   }
 
   /** Resolves when everything queued so far has been published. */

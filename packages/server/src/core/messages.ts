@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import { newMessageId } from '../ids.js';
 import type { AppendRequest, AppendResult, Store } from '../ports/store.js';
 import { isAdmin, requireMember } from './access.js';
+import { UserSendLimiter } from './user-limits.js';
 import type { Writer } from './writer.js';
 
 export interface Committed {
@@ -22,17 +23,23 @@ export class MessageService {
   constructor(
     private readonly store: Store,
     private readonly writer: Writer,
-    private readonly limits: { maxMessageBytes: number; maxPageSize: number },
+    private readonly limits: { maxMessageBytes: number; maxPageSize: number; userSendsPerSecond: number; userSendBurst: number },
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.#perUser = new UserSendLimiter(limits.userSendsPerSecond, limits.userSendBurst, now);
+  }
+
+  readonly #perUser: UserSendLimiter;
 
   send(me: UserId, conversationId: ConversationId, clientId: string, text: string): Promise<Committed> {
     this.#checkText(text);
+    this.#perUser.charge(me);
     return this.#append({ conversationId, kind: 'message', messageId: newMessageId(), senderId: me, clientId, text, createdAt: this.now() });
   }
 
   async edit(me: UserId, conversationId: ConversationId, messageId: MessageId, clientId: string, text: string): Promise<Committed> {
     this.#checkText(text);
+    this.#perUser.charge(me);
     await requireMember(this.store, conversationId, me);
     const target = await this.#target(conversationId, messageId);
     if (target.sender !== me) throw new AppError('forbidden', 'You can only edit your own messages.');
@@ -40,6 +47,7 @@ export class MessageService {
   }
 
   async delete(me: UserId, conversationId: ConversationId, messageId: MessageId, clientId: string): Promise<Committed> {
+    this.#perUser.charge(me);
     const { conversation, member } = await requireMember(this.store, conversationId, me);
     const target = await this.#target(conversationId, messageId);
     const moderator = conversation.kind === 'group' && isAdmin(member);

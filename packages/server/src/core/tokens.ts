@@ -13,6 +13,11 @@ export interface AccessClaims {
   deviceId: DeviceId;
 }
 
+export interface VerifiedClaims extends AccessClaims {
+  /** When the token expires (ms since epoch). */
+  expiresAt: number;
+}
+
 export class TokenIssuer {
   readonly #key: Uint8Array;
   readonly #ttlSec: number;
@@ -38,11 +43,11 @@ export class TokenIssuer {
   }
 
   /** Verifies signature (HS256 only), issuer, audience and expiry. */
-  async verify(token: string): Promise<AccessClaims> {
+  async verify(token: string): Promise<VerifiedClaims> {
     try {
       const { payload } = await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['sub', 'exp'] });
       if (typeof payload.sub !== 'string' || typeof payload.did !== 'string') throw new AppError('invalid_token');
-      return { userId: asUserId(payload.sub), deviceId: asDeviceId(payload.did) };
+      return { userId: asUserId(payload.sub), deviceId: asDeviceId(payload.did), expiresAt: (payload.exp ?? 0) * 1000 };
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw new AppError('token_expired');
       throw new AppError('invalid_token');

@@ -34,6 +34,11 @@ export class Writer {
     return this.#queue.length;
   }
 
+  /** Resolves once nothing is queued or being committed. */
+  async idle(): Promise<void> {
+    while (this.#running || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 2));
+  }
+
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.maxBatch);

@@ -47,6 +47,15 @@ export class LocalHub {
       case 'read':
         for (const s of this.#byUser.get(envelope.userId) ?? []) s.readChanged(envelope.conversationId, envelope.seq, envelope.unread);
         break;
+      case 'receipts':
+        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.receiptsChanged(envelope.conversationId, envelope.delivered, envelope.read);
+        break;
+      case 'revoke':
+        for (const s of this.#byUser.get(envelope.userId) ?? []) if (s.deviceId === envelope.deviceId) s.close('auth_failed');
+        break;
+      case 'typing':
+        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.typingChanged(envelope.conversationId, envelope.userId, envelope.username, envelope.typing);
+        break;
     }
   }
 }

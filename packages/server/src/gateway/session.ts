@@ -11,10 +11,14 @@ import { AppError, toAppError } from '../errors.js';
 import { requireMember } from '../core/access.js';
 import type { AuthService } from '../core/auth.js';
 import type { ConversationService } from '../core/conversations.js';
+import type { Fanout } from '../core/fanout.js';
 import type { MessageService } from '../core/messages.js';
+import type { PresenceService, PresenceWatcher } from '../core/presence.js';
+import type { ReceiptService } from '../core/receipts.js';
 import { TokenBucket } from '../core/rate-limit.js';
 import type { SessionRegistry } from '../ports/sessions.js';
 import type { Store } from '../ports/store.js';
+import { Coalescer } from './coalescer.js';
 import type { LocalHub } from './hub.js';
 
 /** What the session needs from a transport (the ws adapter implements it). */
@@ -31,6 +35,9 @@ export interface GatewayContext {
   auth: AuthService;
   conversations: ConversationService;
   messages: MessageService;
+  receipts: ReceiptService;
+  presence: PresenceService;
+  fanout: Fanout;
   hub: LocalHub;
   sessions: SessionRegistry;
   log: Logger;
@@ -48,11 +55,13 @@ interface Stream {
   waiters: string[];
 }
 
-type Auth = { userId: UserId; deviceId: DeviceId; username: string };
+type Auth = { userId: UserId; deviceId: DeviceId; username: string; expiresAt: number };
 
 const MAX_PENDING_BEFORE_OPEN = 100;
+/** Unread counts changed by new or deleted entries are pushed at most this often. */
+const UNREAD_PUSH_MS = 500;
 
-export class ClientSession {
+export class ClientSession implements PresenceWatcher {
   readonly id: string;
   #state: 'hello' | 'authenticating' | 'open' | 'closed' = 'hello';
   #auth: Auth | undefined;
@@ -61,17 +70,36 @@ export class ClientSession {
   #badFrames = 0;
   #pending: string[] = [];
   #helloTimer: NodeJS.Timeout | undefined;
+  /** Closes the connection (4002) when its access token expires: a reconnect re-authenticates. */
+  #expiryTimer: NodeJS.Timeout | undefined;
   /** Settles after every mutation this connection submitted so far (edits wait for earlier sends). */
   #writes: Promise<unknown> = Promise.resolve();
+  /** Presence changes of watched users, sent batched. */
+  readonly #presenceOut: Coalescer<UserId>;
+  /** What this connection last told its client, per watched user. */
+  readonly #presenceSent = new Map<UserId, string>();
+  #watchesInFlight = 0;
+  #presenceHeld: UserId[] = [];
+  /** Conversations whose unread count may have changed. */
+  readonly #unreadOut: Coalescer<ConversationId>;
+  readonly #unreadSent = new Map<ConversationId, string>();
+  /** When this connection last forwarded `typing: true`, per conversation. */
+  readonly #typingAt = new Map<ConversationId, number>();
 
   constructor(id: string, private readonly transport: Transport, private readonly ctx: GatewayContext) {
     this.id = id;
     this.#bucket = new TokenBucket(ctx.limits.sendsPerSecond, ctx.limits.sendBurst);
     this.#helloTimer = setTimeout(() => this.#close('hello_timeout'), ctx.limits.helloTimeoutMs);
+    this.#presenceOut = new Coalescer(ctx.limits.presenceIntervalMs, (ids) => this.#flushPresence(ids));
+    this.#unreadOut = new Coalescer(UNREAD_PUSH_MS, (ids) => void this.#flushUnread(ids));
   }
 
   get userId(): UserId | undefined {
     return this.#auth?.userId;
+  }
+
+  get deviceId(): DeviceId | undefined {
+    return this.#auth?.deviceId;
   }
 
   // ---- input from the transport -------------------------------------------------------
@@ -118,7 +146,12 @@ export class ClientSession {
     const wasOpen = this.#auth !== undefined && this.#state === 'open';
     this.#state = 'closed';
     clearTimeout(this.#helloTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#presenceOut.stop();
+    this.#unreadOut.stop();
+    this.ctx.presence.unwatch(this);
     if (wasOpen && this.#auth) {
+      this.ctx.presence.disconnect(this.#auth.userId, this.id);
       this.ctx.hub.remove(this.#auth.userId, this);
       this.ctx.sessions.unregister(this.#auth.userId, this.id, this.ctx.nodeId).catch((err: unknown) => this.ctx.log.warn({ err }, 'session unregister failed'));
     }
@@ -136,6 +169,7 @@ export class ClientSession {
       s = { delivered: m.seq - 1, filling: false, liveMax: 0, waiters: [] };
       this.#streams.set(cid, s);
     }
+    if (m.kind !== 'edit') this.#unreadOut.add(cid);
     if (s.filling) {
       s.liveMax = Math.max(s.liveMax, m.seq);
       return;
@@ -170,7 +204,23 @@ export class ClientSession {
   }
 
   readChanged(conversationId: ConversationId, seq: number, unread: number): void {
-    if (this.#state === 'open') this.#sendNow({ type: 'read.state', conversationId, seq, unread });
+    if (this.#state !== 'open') return;
+    this.#unreadSent.set(conversationId, `${seq}:${unread}`);
+    this.#sendNow({ type: 'read.state', conversationId, seq, unread });
+  }
+
+  receiptsChanged(conversationId: ConversationId, delivered: number, read: number): void {
+    if (this.#state === 'open') this.#sendNow({ type: 'receipts', conversationId, delivered, read });
+  }
+
+  typingChanged(conversationId: ConversationId, userId: UserId, username: string, typing: boolean): void {
+    if (this.#state === 'open' && userId !== this.#auth?.userId) {
+      this.#sendNow({ type: 'typing', conversationId, userId, username, typing, expiresInMs: this.ctx.limits.typingTtlMs });
+    }
+  }
+
+  presenceChanged(userId: UserId): void {
+    if (this.#state === 'open') this.#presenceOut.add(userId);
   }
 
   /** Closes with a registry close code (e.g. on shutdown). */
@@ -186,7 +236,7 @@ export class ClientSession {
       void this.#hello(frame);
       return;
     }
-    if (this.#state !== 'open' || !this.#auth) return this.#error(frame.id, new AppError('not_authenticated', 'Send `hello` with an access token first.'));
+    if (this.#state !== 'open' || !this.#auth) return this.#error('id' in frame ? frame.id : undefined, new AppError('not_authenticated', 'Send `hello` with an access token first.'));
     const me = this.#auth.userId;
     switch (frame.type) {
       case 'send':
@@ -211,14 +261,89 @@ export class ClientSession {
           let s = this.#streams.get(cid);
           if (!s) this.#streams.set(cid, (s = { delivered: frame.after, filling: false, liveMax: 0, waiters: [] }));
           s.waiters.push(frame.id);
-          if (!s.filling) {
-            s.delivered = frame.after;
-            await this.#fill(cid, s);
-          }
+          // The client holds only up to `after`: resend from there (it drops what it has).
+          s.delivered = Math.min(s.delivered, frame.after);
+          if (!s.filling) await this.#fill(cid, s);
         });
       case 'ping':
         this.#sendNow({ type: 'pong', ...(frame.id !== undefined ? { id: frame.id } : {}), time: Date.now() });
         return;
+      case 'received': {
+        const done = this.ctx.receipts.received(me, frame.conversationId as ConversationId, frame.seq);
+        done.catch((err: unknown) => this.#error(frame.id, toAppError(err)));
+        return;
+      }
+      case 'typing':
+        return this.#typing(me, frame.conversationId as ConversationId, frame.typing);
+      case 'presence.set':
+        this.ctx.presence.setStatus(me, this.id, frame.status);
+        return;
+      case 'presence.watch':
+        return this.#request(frame.id, async () => {
+          const wanted = [...new Set(frame.userIds)] as UserId[];
+          const allowed = new Set(await this.ctx.store.sharedWith(me, wanted));
+          // Changes that arrive while the answer is being put together wait for it, so the
+          // client never applies a change and then an older state from the answer.
+          this.#watchesInFlight++;
+          try {
+            const users = await this.ctx.presence.watch(this, wanted.filter((u) => allowed.has(u)));
+            this.#presenceSent.clear();
+            for (const e of users) this.#presenceSent.set(e.userId as UserId, `${e.status}:${e.lastSeen}`);
+            this.#sendNow({ type: 'presence', id: frame.id, users, denied: wanted.filter((u) => !allowed.has(u)) });
+          } finally {
+            this.#watchesInFlight--;
+            if (this.#watchesInFlight === 0) for (const id of this.#presenceHeld.splice(0)) this.#presenceOut.add(id);
+          }
+        });
+    }
+  }
+
+  #typing(me: UserId, cid: ConversationId, typing: boolean): void {
+    const now = Date.now();
+    if (typing) {
+      if (now - (this.#typingAt.get(cid) ?? -Infinity) < this.ctx.limits.typingIntervalMs) return; // throttled: dropped
+      this.#typingAt.set(cid, now);
+    } else {
+      this.#typingAt.delete(cid);
+    }
+    const from = { userId: me, username: this.#auth!.username };
+    this.ctx.store.memberIds(cid).then((members) => {
+      if (!members.includes(me)) {
+        this.#typingAt.delete(cid);
+        return this.#error(undefined, new AppError('forbidden', 'You are not a member of this conversation.'));
+      }
+      this.ctx.fanout.typing(cid, from, typing, members.filter((u) => u !== me));
+    }, (err: unknown) => this.#error(undefined, toAppError(err)));
+  }
+
+  #flushPresence(ids: UserId[]): void {
+    if (this.#watchesInFlight > 0) {
+      this.#presenceHeld.push(...ids);
+      return;
+    }
+    const users = [];
+    for (const id of ids) {
+      const e = this.ctx.presence.entryNow(id);
+      const key = `${e.status}:${e.lastSeen}`;
+      if (this.#presenceSent.get(id) === key) continue; // changed and changed back within the interval
+      this.#presenceSent.set(id, key);
+      users.push(e);
+    }
+    if (users.length > 0) this.#sendNow({ type: 'presence', users });
+  }
+
+  async #flushUnread(ids: ConversationId[]): Promise<void> {
+    if (this.#state !== 'open' || !this.#auth) return;
+    try {
+      const counts = await this.ctx.store.unreadCounts(this.#auth.userId, ids);
+      for (const [cid, c] of counts) {
+        const key = `${c.readSeq}:${c.unread}`;
+        if (this.#unreadSent.get(cid) === key) continue;
+        this.#unreadSent.set(cid, key);
+        this.#sendNow({ type: 'read.state', conversationId: cid, seq: c.readSeq, unread: c.unread });
+      }
+    } catch (err) {
+      this.ctx.log.warn({ err, conn: this.id }, 'unread push failed');
     }
   }
 
@@ -265,11 +390,36 @@ export class ClientSession {
     clearTimeout(this.#helloTimer);
     this.#auth = auth;
     this.#state = 'open';
+    if (Number.isFinite(auth.expiresAt)) {
+      this.#expiryTimer = setTimeout(() => this.#close('token_expired'), Math.min(Math.max(0, auth.expiresAt - Date.now()), 2 ** 31 - 1));
+      this.#expiryTimer.unref();
+    }
     // Streams exist before anything can be delivered, so no live entry slips past a catch-up.
     const cursors = Object.entries(frame.cursors ?? {}) as [ConversationId, number][];
     for (const [cid, seq] of cursors) this.#streams.set(cid, { delivered: seq, filling: true, liveMax: 0, waiters: [] });
     this.ctx.hub.add(auth.userId, this);
-    this.ctx.sessions.register(auth.userId, auth.deviceId, this.id, this.ctx.nodeId).catch((err: unknown) => this.ctx.log.warn({ err }, 'session register failed'));
+    this.ctx.presence.connect(auth.userId, this.id);
+    try {
+      // Registered before the first store read: from here on every commit reaches us live.
+      await this.ctx.sessions.register(auth.userId, auth.deviceId, this.id, this.ctx.nodeId);
+    } catch (err) {
+      this.ctx.log.warn({ err, conn: this.id }, 'session register failed: live delivery from other nodes may lag until the next gap fill');
+    }
+    if (this.#state !== 'open') {
+      // Closed while registering: onClosed's unregister may have run first; undo ours.
+      this.ctx.sessions.unregister(auth.userId, this.id, this.ctx.nodeId).catch(() => undefined);
+      return;
+    }
+    // Conversations without a cursor are live from here: everything committed after this
+    // read reaches this device, in order, even if another node's entry overtakes an earlier one.
+    try {
+      for (const [cid, last] of await this.ctx.store.lastSeqsForUser(auth.userId)) {
+        if (!this.#streams.has(cid)) this.#streams.set(cid, { delivered: last, filling: false, liveMax: 0, waiters: [] });
+      }
+    } catch (err) {
+      this.ctx.log.warn({ err, conn: this.id }, 'could not read the conversations of a new connection');
+    }
+    if (this.#state !== 'open') return;
     this.#sendNow({ type: 'welcome', v: PROTOCOL_VERSION, userId: auth.userId, username: auth.username, deviceId: auth.deviceId, nodeId: this.ctx.nodeId, limits: this.ctx.limits });
     const pending = this.#pending;
     this.#pending = [];
@@ -291,7 +441,11 @@ export class ClientSession {
         s.filling = false;
         await this.#fill(cid, s);
       } catch (err) {
-        this.#error(undefined, toAppError(err));
+        // The catch-up of this conversation failed before it began: forget the stream, so the
+        // conversation is live again from its next entry and the client can ask with `sync`.
+        if (this.#streams.get(cid) === s && s.filling) this.#streams.delete(cid);
+        const e = toAppError(err);
+        this.#error(undefined, new AppError(e.code, e.message, { ...e.extra, details: [{ path: `cursors.${cid}`, message: 'catch-up failed; send `sync` to retry' }] }));
       }
     }
   }
@@ -308,7 +462,12 @@ export class ClientSession {
     try {
       for (;;) {
         const page = (await this.ctx.store.readAfter(cid, s.delivered, this.ctx.limits.maxPageSize)).filter((m) => m.seq > s.delivered);
-        if (this.#state !== 'open' || this.#streams.get(cid) !== s) return;
+        if (this.#state !== 'open') return;
+        if (this.#streams.get(cid) !== s) {
+          // Removed from the conversation meanwhile: the `conversation` frame said so.
+          for (const id of s.waiters.splice(0)) this.#error(id, new AppError('forbidden', 'You are no longer a member of this conversation.'));
+          return;
+        }
         if (page.length > 0) {
           s.delivered = page[page.length - 1]!.seq;
           await this.#send({ type: 'sync.page', conversationId: cid, messages: page });

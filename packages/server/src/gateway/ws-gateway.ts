@@ -7,14 +7,12 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { ClientSession, type GatewayContext } from './session.js';
 
 export const WS_PATH = '/v1/ws';
-/** Interval of transport-level pings; a connection that misses two is terminated. */
-const PING_INTERVAL_MS = 30_000;
 
 export class WsGateway {
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<WebSocket, ClientSession>();
-  readonly #alive = new WeakSet<WebSocket>();
-  readonly #pinger: NodeJS.Timeout;
+  readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
+  #closing = false;
 
   constructor(server: Server, private readonly ctx: GatewayContext) {
     this.#wss = new WebSocketServer({
@@ -26,16 +24,17 @@ export class WsGateway {
       perMessageDeflate: false,
     });
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node removes the HTTP server's error listener before 'upgrade': without one, a peer
+      // that resets the connection would raise an unhandled 'error' and end the process.
+      socket.on('error', () => socket.destroy());
       const path = (req.url ?? '').split('?')[0];
-      if (path !== WS_PATH) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      if (path !== WS_PATH || this.#closing) {
+        socket.once('finish', () => socket.destroy());
+        socket.end(`HTTP/1.1 ${this.#closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
     });
-    // Pings are spread over the interval (jitter per connection is the order of insertion).
-    this.#pinger = setInterval(() => this.#pingAll(), PING_INTERVAL_MS);
-    this.#pinger.unref();
   }
 
   get connections(): number {
@@ -52,9 +51,11 @@ export class WsGateway {
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
-    this.#alive.add(ws);
-    ws.on('pong', () => this.#alive.add(ws));
+    let lastHeard = Date.now();
+    this.#heartbeat(ws, () => lastHeard);
+    ws.on('pong', () => { lastHeard = Date.now(); });
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      lastHeard = Date.now();
       if (isBinary) return session.onBinary();
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       if (buf.length > this.ctx.limits.maxFrameBytes) return session.onOversize(buf.length);
@@ -68,26 +69,54 @@ export class WsGateway {
     });
     ws.on('close', () => {
       this.#sessions.delete(ws);
+      clearTimeout(this.#heartbeats.get(ws));
+      this.#heartbeats.delete(ws);
       session.onClosed();
     });
     ws.on('error', (err) => this.ctx.log.debug({ err: err.message, conn: session.id }, 'websocket error'));
   }
 
-  #pingAll(): void {
-    for (const ws of this.#sessions.keys()) {
-      if (!this.#alive.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      this.#alive.delete(ws);
-      ws.ping();
-    }
+  /**
+   * Pings each connection on its own schedule: the mean interval ±20%, so pings (and the
+   * reconnects of clients that time out) do not line up after a restart. A connection not
+   * heard from for `heartbeatTimeoutMs` is terminated: its device is gone.
+   */
+  #heartbeat(ws: WebSocket, lastHeard: () => number): void {
+    const { heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout } = this.ctx.limits;
+    const next = () => {
+      const t = setTimeout(() => {
+        if (ws.readyState !== ws.OPEN) return;
+        if (Date.now() - lastHeard() >= timeout) {
+          ws.terminate();
+          return;
+        }
+        ws.ping();
+        next();
+      }, Math.min(interval * (0.8 + Math.random() * 0.4), Math.max(1, timeout - (Date.now() - lastHeard()))));
+      t.unref();
+      this.#heartbeats.set(ws, t);
+    };
+    next();
   }
 
-  /** Closes every connection with `going_away` (clients reconnect elsewhere) and stops. */
-  async close(): Promise<void> {
-    clearInterval(this.#pinger);
+  /**
+   * Closes every connection with `going_away` (clients reconnect elsewhere), gives them
+   * `graceMs` to finish the closing handshake, then drops whatever is left.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.#closing = true;
+    for (const t of this.#heartbeats.values()) clearTimeout(t);
+    const open = [...this.#sessions.keys()];
+    const closed = Promise.all(open.map((ws) => new Promise<void>((resolve) => {
+      if (ws.readyState === ws.CLOSED) return resolve();
+      ws.once('close', () => resolve());
+    })));
     for (const s of this.#sessions.values()) s.close('going_away');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
+    for (const ws of open) if (ws.readyState !== ws.CLOSED) ws.terminate();
+    await closed;
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 }

@@ -1,7 +1,7 @@
 // The REST API: every route of the protocol's ROUTES table, validated with its schemas.
 import {
   AddMembersBody, CreateGroupBody, DeleteBody, DirectBody, EditBody, HistoryQuery, LoginBody, LogoutBody, PatchConversationBody,
-  ReadBody, RefreshBody, RegisterBody, RoleBody, ROUTES, SendBody, issuesOf,
+  PatchMeBody, PresenceQuery, ReadBody, RefreshBody, RegisterBody, RoleBody, ROUTES, SendBody, issuesOf,
   type ConversationId, type DeviceId, type MessageId, type UserId,
 } from '@confab/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,12 +10,16 @@ import { AppError } from '../errors.js';
 import type { AuthService } from '../core/auth.js';
 import type { ConversationService } from '../core/conversations.js';
 import type { MessageService } from '../core/messages.js';
+import type { PresenceService } from '../core/presence.js';
+import type { ReceiptService } from '../core/receipts.js';
 import { Id } from '@confab/protocol';
 
 export interface HttpContext {
   auth: AuthService;
   conversations: ConversationService;
   messages: MessageService;
+  receipts: ReceiptService;
+  presence: PresenceService;
   ready: () => Promise<boolean>;
 }
 
@@ -40,7 +44,7 @@ const cid = (req: FastifyRequest) => param(req, 'id') as ConversationId;
 export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
   const authed = (h: Handler) => async (req: FastifyRequest, reply: FastifyReply) => {
     const header = req.headers.authorization;
-    const m = header ? /^Bearer (\S+)$/.exec(header) : null;
+    const m = header ? /^Bearer +(\S+)$/i.exec(header) : null;
     if (!m) throw new AppError('not_authenticated', 'Send `Authorization: Bearer <access token>`.');
     const caller = await ctx.auth.authenticate(m[1]!);
     return h(req, reply, caller);
@@ -63,12 +67,21 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
     'POST /v1/auth/refresh': async (req) => ctx.auth.refresh(parse(RefreshBody, req.body).refreshToken),
     'POST /v1/auth/logout': authed(async (req, reply, c) => {
       parse(LogoutBody, req.body);
-      await ctx.auth.logout(c.deviceId);
+      await ctx.auth.logout(c.userId, c.deviceId);
       return reply.code(204).send();
     }),
-    'GET /v1/me': authed(async (_req, _reply, c) => {
-      const me = await ctx.conversations.user(c.userId);
-      return me;
+    'GET /v1/me': authed(async (_req, _reply, c) => ctx.conversations.user(c.userId)),
+    'PATCH /v1/me': authed(async (req, _reply, c) => {
+      const b = parse(PatchMeBody, req.body);
+      await ctx.conversations.setHideLastSeen(c.userId, b.hideLastSeen);
+      ctx.presence.setHideLastSeen(c.userId, b.hideLastSeen);
+      return ctx.conversations.user(c.userId);
+    }),
+    'GET /v1/presence': authed(async (req, _reply, c) => {
+      const wanted = [...new Set(parse(PresenceQuery, req.query, 'query').users)] as UserId[];
+      const allowed = new Set(await ctx.conversations.sharedWith(c.userId, wanted));
+      const users = await Promise.all(wanted.filter((u) => allowed.has(u)).map((u) => ctx.presence.entry(u)));
+      return { users, denied: wanted.filter((u) => !allowed.has(u)) };
     }),
     'GET /v1/users/:username': authed(async (req) => ctx.conversations.userByName((req.params as { username: string }).username)),
     'GET /v1/conversations': authed(async (_req, _reply, c) => ctx.conversations.list(c.userId)),
@@ -102,6 +115,7 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
       const b = parse(DeleteBody, req.body);
       return ctx.messages.delete(c.userId, cid(req), param(req, 'messageId') as MessageId, b.clientId);
     }),
+    'GET /v1/conversations/:id/receipts': authed(async (req, _reply, c) => ctx.receipts.view(c.userId, cid(req))),
     'POST /v1/conversations/:id/read': authed(async (req, _reply, c) => ctx.conversations.markRead(c.userId, cid(req), parse(ReadBody, req.body).seq)),
   };
 

@@ -1,6 +1,6 @@
 // The HTTP server: fastify with JSON errors in the protocol's shape, body limits and
 // headers that keep browsers safe.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '../errors.js';
 import { registerRoutes, type HttpContext } from './routes.js';
@@ -16,6 +16,11 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Malformed URLs and the like get the protocol's error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const r: FastifyReply = reply;
+      void r.code(400).send({ error: new AppError('bad_request', err.message || 'Malformed request.').toBody() });
+    },
   });
 
   app.addHook('onSend', async (_req, reply) => {

@@ -1,8 +1,17 @@
 // The sessions port: which users have devices connected to which node.
-// Adapters: MemorySessions (one process).
+// Adapters: MemorySessions (one process), RedisSessions (Redis, a cluster).
 //
-// Contract: eventually consistent; a node that registers a device is listed for that user
-// until it unregisters it (or, in distributed adapters, until its heartbeat lapses).
+// Contract (checked for every adapter by test/sessions-contract.ts):
+// - Registrations are counted per (user, node) by connection id: a user stays listed for a node
+//   until every connection registered there has unregistered. Registering a connection twice
+//   counts once; unregistering an unknown one does nothing.
+// - `nodesFor` lists each user under every node where it has a connection, each user once per
+//   node, in the order given; users with no connection appear nowhere.
+// - Eventually consistent across nodes: another node's register/unregister shows once its
+//   promise has resolved. A distributed adapter also drops a node whose heartbeat lapsed (its
+//   liveness TTL), so a crashed node's users stop being listed by themselves. A node always
+//   sees its own registrations, even while the shared backend is unreachable.
+// - A distributed adapter speaks for one node: register/unregister for another node id reject.
 import type { DeviceId, UserId } from '@confab/protocol';
 
 export interface SessionRegistry {

@@ -4,6 +4,7 @@
 // - `append` commits a batch atomically-per-entry in order; each accepted entry gets the
 //   next seq of its conversation (gap-free, strictly increasing), assigned inside the commit.
 //   The promise resolves only once the entries are durable.
+// - A committed `message` entry moves its sender's delivered and read cursors to its seq.
 // - Idempotency: (conversationId, senderId, clientId) is unique. Appending it again returns
 //   the original entry with `duplicate: true` and allocates no seq.
 // - Reads see every entry whose append has resolved (read-your-writes on one store).
@@ -15,6 +16,9 @@ export interface UserRecord {
   username: string;
   passwordHash: string;
   createdAt: number;
+  /** When the user was last online (ms); null if never. */
+  lastSeenAt?: number | null;
+  hideLastSeen?: boolean;
 }
 
 export interface DeviceRecord {
@@ -49,6 +53,9 @@ export interface UserStore {
   device(id: DeviceId): Promise<DeviceRecord | null>;
   /** Revokes the device and every refresh token of it. */
   revokeDevice(id: DeviceId, at: number): Promise<void>;
+  /** Records when these users were last online (one write for many, e.g. at shutdown). */
+  setLastSeen(userIds: readonly UserId[], at: number): Promise<void>;
+  setHideLastSeen(userId: UserId, hide: boolean): Promise<void>;
   /** Atomically: the old token must be unused, unexpired and its device live; it is marked used and `next` stored. */
   rotateRefreshToken(oldHash: string, next: Omit<RefreshTokenRecord, 'deviceId' | 'userId'>, now: number): Promise<RotateResult>;
 }
@@ -69,6 +76,8 @@ export interface MemberRecord {
   role: Role;
   joinedAt: number;
   readSeq: number;
+  /** Highest seq a device of this member acknowledged receiving (never below readSeq). */
+  deliveredSeq: number;
 }
 
 /** A conversation as one member sees it in their list. */
@@ -104,9 +113,19 @@ export interface ConversationStore {
   setRole(id: ConversationId, userId: UserId, role: Role): Promise<void>;
   /** Conversations of a user, most recent activity first. */
   listForUser(userId: UserId): Promise<ConversationView[]>;
+  /** The last seq of every conversation the user is a member of (cheap: no counts, no messages). */
+  lastSeqsForUser(userId: UserId): Promise<Map<ConversationId, number>>;
   viewForUser(id: ConversationId, userId: UserId): Promise<ConversationView | null>;
-  /** Moves the read cursor forward only; returns the cursor after the call and the unread count. */
+  /** Moves the read cursor (and the delivered cursor with it) forward only; returns the cursor after the call and the unread count. */
   advanceReadCursor(id: ConversationId, userId: UserId, seq: number): Promise<{ readSeq: number; unread: number }>;
+  /** Moves the delivered cursor forward only; true when it moved. */
+  advanceDeliveredCursor(id: ConversationId, userId: UserId, seq: number): Promise<boolean>;
+  /** The lowest delivered and read cursors over all members (what everyone has received / read). */
+  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }>;
+  /** Read cursor and unread count of one user in each of these conversations (those they are a member of). */
+  unreadCounts(userId: UserId, ids: readonly ConversationId[]): Promise<Map<ConversationId, { readSeq: number; unread: number }>>;
+  /** Those of `candidates` who share at least one conversation with `userId` (the user included). */
+  sharedWith(userId: UserId, candidates: readonly UserId[]): Promise<UserId[]>;
 }
 
 export interface AppendRequest {

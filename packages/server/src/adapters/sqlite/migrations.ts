@@ -74,4 +74,14 @@ CREATE UNIQUE INDEX messages_client ON messages(conversation_id, sender_id, clie
 CREATE UNIQUE INDEX messages_id ON messages(conversation_id, id);
 `,
   },
+  {
+    version: 2,
+    name: 'receipts and presence',
+    sql: `
+ALTER TABLE members ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE members SET delivered_seq = read_seq;
+ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
+ALTER TABLE users ADD COLUMN hide_last_seen INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];

@@ -21,7 +21,7 @@ interface ConversationRow {
   id: string; kind: 'direct' | 'group'; name: string | null; created_at: number; updated_at: number;
   last_seq: number; last_message_seq: number; member_count: number;
 }
-interface UserRow { id: string; username: string; password_hash: string; created_at: number }
+interface UserRow { id: string; username: string; password_hash: string; created_at: number; last_seen_at: number | null; hide_last_seen: number }
 
 const MSG_COLUMNS = `m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
   m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at`;
@@ -36,11 +36,18 @@ function toMessage(r: MessageRow): Message {
   if (r.deleted_at !== null) m.deletedAt = r.deleted_at;
   return m;
 }
+interface MemberRow { user_id: string; username: string; role: Role; joined_at: number; read_seq: number; delivered_seq: number }
+const toMember = (r: MemberRow): MemberRecord => ({
+  userId: r.user_id as UserId, username: r.username, role: r.role, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq,
+});
+
 const toConversation = (r: ConversationRow): ConversationRecord => ({
   id: r.id as ConversationId, kind: r.kind, name: r.name, createdAt: r.created_at, updatedAt: r.updated_at,
   lastSeq: r.last_seq, memberCount: r.member_count,
 });
-const toUser = (r: UserRow): UserRecord => ({ id: r.id as UserId, username: r.username, passwordHash: r.password_hash, createdAt: r.created_at });
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id as UserId, username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, lastSeenAt: r.last_seen_at, hideLastSeen: r.hide_last_seen === 1,
+});
 
 const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY']);
 
@@ -79,10 +86,10 @@ export class SqliteStore implements Store {
       conversationByKey: db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE direct_key = ?'),
       rename: db.prepare('UPDATE conversations SET name = ? WHERE id = ?'),
       insertMember: db.prepare('INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING'),
-      member: db.prepare<[string, string], { user_id: string; username: string; role: Role; joined_at: number; read_seq: number }>(
-        'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?'),
-      members: db.prepare<[string], { user_id: string; username: string; role: Role; joined_at: number; read_seq: number }>(
-        'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, u.username'),
+      member: db.prepare<[string, string], MemberRow>(
+        'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq, m.delivered_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?'),
+      members: db.prepare<[string], MemberRow>(
+        'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq, m.delivered_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, u.username'),
       memberIds: db.prepare<[string], { user_id: string }>('SELECT user_id FROM members WHERE conversation_id = ?'),
       isMember: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM members WHERE conversation_id = ? AND user_id = ?'),
       deleteMember: db.prepare('DELETE FROM members WHERE conversation_id = ? AND user_id = ?'),
@@ -91,13 +98,21 @@ export class SqliteStore implements Store {
       listForUser: db.prepare<[string], ConversationRow & { role: Role; read_seq: number }>(
         `SELECT c.*, m.role, m.read_seq FROM members m JOIN conversations c ON c.id = m.conversation_id
          WHERE m.user_id = ? ORDER BY c.updated_at DESC, c.id DESC`),
+      lastSeqs: db.prepare<[string], { id: string; last_seq: number }>('SELECT c.id, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ?'),
       viewForUser: db.prepare<[string, string], ConversationRow & { role: Role; read_seq: number }>(
         'SELECT c.*, m.role, m.read_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ? AND m.user_id = ?'),
       unread: db.prepare<[string, number, string], { n: number }>(
         `SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND seq > ? AND kind = 'message' AND deleted_at IS NULL AND sender_id != ?`),
       peer: db.prepare<[string, string], { user_id: string; username: string }>(
         'SELECT m.user_id, u.username FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id != ? LIMIT 1'),
-      advanceRead: db.prepare('UPDATE members SET read_seq = MAX(read_seq, ?) WHERE conversation_id = ? AND user_id = ?'),
+      advanceRead: db.prepare<[{ seq: number; id: string; user: string }]>(
+        'UPDATE members SET read_seq = MAX(read_seq, @seq), delivered_seq = MAX(delivered_seq, @seq) WHERE conversation_id = @id AND user_id = @user'),
+      advanceDelivered: db.prepare('UPDATE members SET delivered_seq = ? WHERE conversation_id = ? AND user_id = ? AND delivered_seq < ?'),
+      aggregate: db.prepare<[string], { delivered: number | null; read: number | null }>('SELECT MIN(delivered_seq) AS delivered, MIN(read_seq) AS read FROM members WHERE conversation_id = ?'),
+      sharedWith: db.prepare<[string, string], { one: number }>(
+        'SELECT 1 AS one FROM members a JOIN members b ON a.conversation_id = b.conversation_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1'),
+      setLastSeen: db.prepare('UPDATE users SET last_seen_at = ? WHERE id = ?'),
+      setHideLastSeen: db.prepare('UPDATE users SET hide_last_seen = ? WHERE id = ?'),
       bySeq: db.prepare<[string, number], MessageRow>(`SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq = ?`),
       byId: db.prepare<[string, string], MessageRow>(`SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.id = ?`),
       byClient: db.prepare<[string, string, string], MessageRow>(
@@ -226,13 +241,10 @@ export class SqliteStore implements Store {
     return this.#run(() => { this.#s.rename.run(name, id); });
   }
   member(id: ConversationId, userId: UserId): Promise<MemberRecord | null> {
-    return this.#run(() => {
-      const r = this.#s.member.get(id, userId);
-      return r ? { userId: r.user_id as UserId, username: r.username, role: r.role, joinedAt: r.joined_at, readSeq: r.read_seq } : null;
-    });
+    return this.#run(() => { const r = this.#s.member.get(id, userId); return r ? toMember(r) : null; });
   }
   members(id: ConversationId): Promise<MemberRecord[]> {
-    return this.#run(() => this.#s.members.all(id).map((r) => ({ userId: r.user_id as UserId, username: r.username, role: r.role, joinedAt: r.joined_at, readSeq: r.read_seq })));
+    return this.#run(() => this.#s.members.all(id).map(toMember));
   }
   memberIds(id: ConversationId): Promise<UserId[]> {
     return this.#run(() => this.#s.memberIds.all(id).map((r) => r.user_id as UserId));
@@ -270,16 +282,45 @@ export class SqliteStore implements Store {
   listForUser(userId: UserId): Promise<ConversationView[]> {
     return this.#run(() => this.#db.transaction(() => this.#s.listForUser.all(userId).map((r) => this.#view(r, userId)))());
   }
+  lastSeqsForUser(userId: UserId): Promise<Map<ConversationId, number>> {
+    return this.#run(() => new Map(this.#s.lastSeqs.all(userId).map((r) => [r.id as ConversationId, r.last_seq])));
+  }
   viewForUser(id: ConversationId, userId: UserId): Promise<ConversationView | null> {
     return this.#run(() => this.#db.transaction(() => { const r = this.#s.viewForUser.get(id, userId); return r ? this.#view(r, userId) : null; })());
   }
   advanceReadCursor(id: ConversationId, userId: UserId, seq: number): Promise<{ readSeq: number; unread: number }> {
     return this.#run(() => this.#db.transaction(() => {
-      this.#s.advanceRead.run(seq, id, userId);
+      this.#s.advanceRead.run({ seq, id, user: userId });
       const m = this.#s.member.get(id, userId);
       const readSeq = m?.read_seq ?? 0;
       return { readSeq, unread: this.#s.unread.get(id, readSeq, userId)!.n };
     })());
+  }
+
+  advanceDeliveredCursor(id: ConversationId, userId: UserId, seq: number): Promise<boolean> {
+    return this.#run(() => this.#s.advanceDelivered.run(seq, id, userId, seq).changes === 1);
+  }
+  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }> {
+    return this.#run(() => { const r = this.#s.aggregate.get(id); return { delivered: r?.delivered ?? 0, read: r?.read ?? 0 }; });
+  }
+  unreadCounts(userId: UserId, ids: readonly ConversationId[]): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
+    return this.#run(() => this.#db.transaction(() => {
+      const out = new Map<ConversationId, { readSeq: number; unread: number }>();
+      for (const id of ids) {
+        const m = this.#s.member.get(id, userId);
+        if (m) out.set(id, { readSeq: m.read_seq, unread: this.#s.unread.get(id, m.read_seq, userId)!.n });
+      }
+      return out;
+    })());
+  }
+  sharedWith(userId: UserId, candidates: readonly UserId[]): Promise<UserId[]> {
+    return this.#run(() => candidates.filter((c) => c === userId || this.#s.sharedWith.get(userId, c) !== undefined));
+  }
+  setLastSeen(userIds: readonly UserId[], at: number): Promise<void> {
+    return this.#run(() => this.#db.transaction(() => { for (const u of userIds) this.#s.setLastSeen.run(at, u); })());
+  }
+  setHideLastSeen(userId: UserId, hide: boolean): Promise<void> {
+    return this.#run(() => { this.#s.setHideLastSeen.run(hide ? 1 : 0, userId); });
   }
 
   // ---- messages ---------------------------------------------------------------------
@@ -309,6 +350,7 @@ export class SqliteStore implements Store {
       s.applyDelete.run(req.createdAt, req.conversationId, target.seq);
       s.blankEdits.run(req.conversationId, target.id);
     }
+    if (req.kind === 'message') s.advanceRead.run({ seq, id: req.conversationId, user: req.senderId });
     return { ok: true, message: toMessage(s.bySeq.get(req.conversationId, seq)!), duplicate: false };
   }
 
