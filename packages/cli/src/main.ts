@@ -8,7 +8,7 @@ import type { Message, Session, User } from '@confab/protocol';
 import { ConfabApi, ConfabClient, ConfabError } from '@confab/sdk';
 import type { SendResult } from '@confab/sdk';
 import { ConfigError, runNode } from '@confab/server';
-import { loadSaved, save } from './credentials.js';
+import { loadSaved, save, withCredentialsLock } from './credentials.js';
 
 const USAGE = `Usage: confab <command> [options]
 
@@ -89,11 +89,31 @@ async function authedApi(o: Opts): Promise<ConfabApi> {
     await api.login(user, password, 'confab-cli');
     return api;
   }
+  if (!loadSaved(server)) throw new UsageError(`not logged in to ${server}: run \`confab login <user> --password <p>\` or pass --user/--password`);
+  return new ConfabApi({ baseUrl: server, getAccessToken: () => savedToken(server) });
+}
+
+/** Margin before expiry at which a saved access token is refreshed. */
+const REFRESH_MARGIN_MS = 30_000;
+
+/**
+ * The saved session's access token, refreshed under the credentials lock when it is about
+ * to expire (or `force`): a refresh token is single use, and a second use logs the device out,
+ * so concurrent commands must not both refresh it.
+ */
+async function savedToken(server: string, force = false): Promise<string> {
   const saved = loadSaved(server);
-  if (!saved) throw new UsageError(`not logged in to ${server}: run \`confab login <user> --password <p>\` or pass --user/--password`);
-  const api = new ConfabApi({ baseUrl: server, onSession: (s) => save(server, s) });
-  api.useSession(saved.session);
-  return api;
+  if (!saved) throw new UsageError(`not logged in to ${server}`);
+  if (!force && saved.expiresAt - REFRESH_MARGIN_MS > Date.now()) return saved.session.accessToken;
+  return withCredentialsLock(async () => {
+    const now = loadSaved(server);
+    if (!now) throw new UsageError(`not logged in to ${server}`);
+    // Another command refreshed it while we waited for the lock.
+    if (now.session.refreshToken !== saved.session.refreshToken && now.expiresAt - REFRESH_MARGIN_MS > Date.now()) return now.session.accessToken;
+    const session = await new ConfabApi({ baseUrl: server }).refresh(now.session.refreshToken);
+    save(server, session);
+    return session.accessToken;
+  });
 }
 
 async function conversationOf(api: ConfabApi, o: Opts): Promise<string> {
@@ -178,7 +198,9 @@ async function tail(argv: string[]): Promise<number> {
   const cid = await conversationOf(api, o);
   const count = int(o, 'count');
   if (count === 0) return 0;
-  const client = new ConfabClient({ url: serverOf(o), WebSocket, getToken: ({ expired }) => api.accessToken(expired), cursors: { [cid]: int(o, 'after') ?? 0 } });
+  const server = serverOf(o);
+  const token = str(o, 'user') !== undefined ? (force: boolean) => api.accessToken(force) : (force: boolean) => savedToken(server, force);
+  const client = new ConfabClient({ url: server, WebSocket, getToken: ({ expired }) => token(expired), cursors: { [cid]: int(o, 'after') ?? 0 } });
   let seen = 0;
   return new Promise<number>((resolve, reject) => {
     let stopping = false;
@@ -284,10 +306,10 @@ async function group(argv: string[]): Promise<number> {
 
 async function logout(argv: string[]): Promise<number> {
   const { values: o } = parse(argv, {});
+  if (str(o, 'user') !== undefined) throw new UsageError('logout logs out the saved session; it takes no --user');
   const server = serverOf(o);
   if (!loadSaved(server)) throw new UsageError(`not logged in to ${server}`);
-  const api = await authedApi(o);
-  await api.logout();
+  await new ConfabApi({ baseUrl: server, getAccessToken: () => savedToken(server) }).logout();
   save(server, undefined);
   out(o, { server, loggedOut: true }, `logged out of ${server}`);
   return 0;

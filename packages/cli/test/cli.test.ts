@@ -484,3 +484,26 @@ describe('confab serve', () => {
     assert.ok(statSync(join(dataDir, 'confab.db')).isFile());
   });
 });
+
+describe('confab sessions shared by several commands', () => {
+  test('commands that refresh the saved session at the same time do not log the device out', async () => {
+    // Access tokens live 1 s, so every command finds the saved one about to expire and refreshes.
+    const short = await startNode({ config: { accessTokenTtlSec: 1 } });
+    const dir = tempDir('confab-cli-race-');
+    try {
+      const name = uname('race');
+      const reg = await run(['register', name, '--password', PASSWORD, '--server', short.url], { configDir: dir });
+      assert.equal(reg.code, 0, reg.stderr);
+      const results = await Promise.all(Array.from({ length: 6 }, () => run(['conversations', '--server', short.url, '--json'], { configDir: dir })));
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      const after = await run(['conversations', '--server', short.url, '--json'], { configDir: dir });
+      assert.equal(after.code, 0, `the device is still logged in: ${after.stderr}`);
+      const out = await run(['logout', '--server', short.url], { configDir: dir });
+      assert.equal(out.code, 0, out.stderr);
+      const gone = await run(['conversations', '--server', short.url], { configDir: dir });
+      assert.notEqual(gone.code, 0);
+    } finally {
+      await short.close();
+    }
+  });
+});
