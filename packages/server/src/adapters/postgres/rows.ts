@@ -1,20 +1,13 @@
 // Rows of the PostgreSQL store and their mapping to the port's records. BIGINT columns arrive as
 // JS numbers (the pool's INT8 parser, see postgres-store.ts); nested rows built with `to_json`
 // arrive as parsed objects with the same column names, so one mapper serves both.
-import type { ConversationId, Message, Role, UserId } from '@confab/protocol';
-import type { ConversationRecord, ConversationView, MemberRecord, UserRecord } from '../../ports/store.js';
+import type { Role, UserId } from '@confab/protocol';
+import type { ConversationView, UserRecord } from '../../ports/store.js';
+import { MSG_COLUMNS, toConversation, toMessage, type ConversationRow, type MessageRow } from '../sql-rows.js';
 
-export interface MessageRow {
-  conversation_id: string; seq: number; id: string; kind: 'message' | 'edit' | 'delete'; sender_id: string;
-  username: string; client_id: string; text: string; created_at: number; target_id: string | null;
-  target_seq: number | null; edited_at: number | null; deleted_at: number | null;
-}
-export interface ConversationRow {
-  id: string; kind: 'direct' | 'group'; name: string | null; created_at: number; updated_at: number;
-  last_seq: number; last_message_seq: number; member_count: number;
-}
+export { MSG_COLUMNS, toConversation, toMember, toMessage, type ConversationRow, type MemberRow, type MessageRow } from '../sql-rows.js';
+
 export interface UserRow { id: string; username: string; password_hash: string; created_at: number; last_seen_at: number | null; hide_last_seen: boolean }
-export interface MemberRow { user_id: string; username: string; role: Role; joined_at: number; read_seq: number; delivered_seq: number }
 
 /** Columns of a member row with the username (`m` is members, `u` users). */
 export const MEMBER_COLUMNS = 'm.user_id, u.username, m.role, m.joined_at, m.read_seq, m.delivered_seq';
@@ -23,9 +16,6 @@ export interface ViewRow extends ConversationRow {
   role: Role; read_seq: number; unread: number; last_message: MessageRow | null; peer_id: string | null; peer_username: string | null;
 }
 
-/** Columns of a message row, with the sender's username (`m` is messages, `u` users). */
-export const MSG_COLUMNS = `m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
-  m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at`;
 export const MSG_FROM = 'messages m JOIN users u ON u.id = m.sender_id';
 
 /** Unread entries for a member: other members' messages after the read cursor, not deleted. SQL expressions for conversation, user and read seq. */
@@ -51,29 +41,10 @@ WHERE me.user_id = $1`;
  */
 export const pgText = (s: string): string => s.replaceAll('\u0000', '\uFFFD');
 
-export function toMessage(r: MessageRow): Message {
-  const m: Message = {
-    conversationId: r.conversation_id, seq: r.seq, messageId: r.id, kind: r.kind, sender: r.sender_id,
-    senderUsername: r.username, clientId: r.client_id, text: r.text, createdAt: r.created_at,
-  };
-  if (r.target_id !== null && r.target_seq !== null) m.target = { messageId: r.target_id, seq: r.target_seq };
-  if (r.edited_at !== null) m.editedAt = r.edited_at;
-  if (r.deleted_at !== null) m.deletedAt = r.deleted_at;
-  return m;
-}
-
-export const toConversation = (r: ConversationRow): ConversationRecord => ({
-  id: r.id as ConversationId, kind: r.kind, name: r.name, createdAt: r.created_at, updatedAt: r.updated_at,
-  lastSeq: r.last_seq, memberCount: r.member_count,
-});
-
 export const toUser = (r: UserRow): UserRecord => ({
   id: r.id as UserId, username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, lastSeenAt: r.last_seen_at, hideLastSeen: r.hide_last_seen,
 });
 
-export const toMember = (r: MemberRow): MemberRecord => ({
-  userId: r.user_id as UserId, username: r.username, role: r.role, joinedAt: r.joined_at, readSeq: r.read_seq, deliveredSeq: r.delivered_seq,
-});
 
 
 export const toView = (r: ViewRow): ConversationView => ({
