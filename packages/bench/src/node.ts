@@ -75,11 +75,15 @@ interface Life { child: ChildProcess; exited: Promise<Omit<Exit, 'killed' | 'ms'
 
 const isGone = (l: Life) => l.child.exitCode !== null || l.child.signalCode !== null;
 
+/** More of a node's start: extra environment (e.g. STORE, BUS) and the path polled until it answers 200. */
+export interface StartOptions { env?: Record<string, string>; readyPath?: string }
+
 /**
- * Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz answers (at
- * most 20 s). The node can be halted and resumed on the same directory and port (a restart).
+ * Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz (or
+ * `readyPath`) answers (at most 20 s). The node can be halted and resumed on the same directory and
+ * port (a restart).
  */
-export async function startConfab(args: string[], core: number | undefined): Promise<ConfabProcess> {
+export async function startConfab(args: string[], core: number | undefined, opts: StartOptions = {}): Promise<ConfabProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'confab-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -90,7 +94,8 @@ export async function startConfab(args: string[], core: number | undefined): Pro
 
   const spawnNode = (): Life => {
     const [cmd, argv] = nodeCommand([CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
-    const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+    const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     const exited = new Promise<Omit<Exit, 'killed' | 'ms'>>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -118,7 +123,7 @@ export async function startConfab(args: string[], core: number | undefined): Pro
     if (next) lastArgs = next;
     const l = (life = spawnNode());
     for (let i = 0; i < 200 && !isGone(l); i++) {
-      const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      const ok = await fetch(`${url}${opts.readyPath ?? '/healthz'}`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
       if (ok) return;
       await sleep(100);
     }

@@ -153,7 +153,7 @@ process.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'init':
       pad = 'x'.repeat(m.textBytes);
-      pool(m.conns.length, 32, (i) => connect(m.url, m.conns[i]!)).then(
+      pool(m.conns.length, 32, (i) => connect(m.conns[i]!.url ?? m.url, m.conns[i]!)).then(
         (list) => { conns = list; reply({ type: 'ready', connected: list.length }); },
         (err: unknown) => reply({ type: 'fatal', message: `connect failed: ${(err as Error).message}` }),
       );

@@ -7,8 +7,8 @@ import { Histogram, now, type HistogramJSON } from './latency.js';
 import { cpuSeconds, machineBusySeconds, rssMiB } from './node.js';
 import { isSustained, type StepResult } from './report.js';
 
-/** One connection a worker opens: the device's token and the group it sends to. */
-export interface ConnSpec { token: string; conversationId: string; groupSize: number; sender: boolean }
+/** One connection a worker opens: the device's token, the group it sends to, and the node (default: the pool's url). */
+export interface ConnSpec { token: string; conversationId: string; groupSize: number; sender: boolean; url?: string }
 
 export interface StepPlan { step: number; rate: number; startAt: number; warmMs: number; measureMs: number; drainMs: number }
 
@@ -74,8 +74,11 @@ export class WorkerPool {
     return pool;
   }
 
-  /** Runs one step at `rate` msg/s in total (split by each worker's number of senders). */
-  async step(step: number, rate: number, timing: Omit<StepPlan, 'step' | 'rate' | 'startAt'>, serverPid: number): Promise<StepResult> {
+  /**
+   * Runs one step at `rate` msg/s in total (split by each worker's number of senders). With several
+   * server pids (a cluster), the server's CPU and RSS are their sums.
+   */
+  async step(step: number, rate: number, timing: Omit<StepPlan, 'step' | 'rate' | 'startAt'>, serverPid: number | number[]): Promise<StepResult> {
     const { warmMs, measureMs, drainMs } = timing;
     const startAt = now() + 300; // time for the step message to reach every worker
     const totalSenders = this.workers.reduce((n, w) => n + w.senders, 0) || 1;
@@ -86,16 +89,18 @@ export class WorkerPool {
     });
     const answers = Promise.all(results);
     answers.catch(() => undefined); // awaited below; a worker dying meanwhile must not crash the run
-    const pids = [serverPid, ...this.workers.map((w) => w.child.pid!)];
+    const serverPids = Array.isArray(serverPid) ? serverPid : [serverPid];
+    const pids = [...serverPids, ...this.workers.map((w) => w.child.pid!)];
     await sleepUntil(startAt + warmMs);
     const t0 = now();
     const cpu0 = pids.map(cpuSeconds);
     const busy0 = machineBusySeconds();
     await sleepUntil(startAt + warmMs + measureMs);
     const secs = (now() - t0) / 1000;
-    const cpu = pids.map((pid, i) => ((cpuSeconds(pid) - cpu0[i]!) / secs) * 100);
-    const other = ((machineBusySeconds() - busy0) / secs) * 100 - cpu.reduce((a, b) => a + b, 0);
-    const rss = rssMiB(serverPid);
+    const each = pids.map((pid, i) => ((cpuSeconds(pid) - cpu0[i]!) / secs) * 100);
+    const other = ((machineBusySeconds() - busy0) / secs) * 100 - each.reduce((a, b) => a + b, 0);
+    const cpu = [each.slice(0, serverPids.length).reduce((a, b) => a + b, 0), ...each.slice(serverPids.length)];
+    const rss = serverPids.reduce((n, pid) => n + rssMiB(pid), 0);
     const counts = (await answers) as WorkerCounts[];
     return merge(rate, counts, measureMs / 1000, cpu, Math.max(0, other), rss);
   }

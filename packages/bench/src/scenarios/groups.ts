@@ -3,10 +3,10 @@
 // device connected); a fraction of them send to their group at a stepped total rate.
 import type { ParseArgsConfig } from 'node:util';
 import { now } from '../latency.js';
-import type { Opts, Scenario } from '../main.js';
-import { startConfab } from '../node.js';
-import { summarize, table, type StepResult } from '../report.js';
+import type { Context, Opts, Scenario } from '../main.js';
+import { formatTable, summarize, table, type StepResult, type SystemReport } from '../report.js';
 import { createGroup, pool, registerUsers } from '../rest.js';
+import { deploy, SYSTEM_NAMES, TOPOLOGIES, type Topology } from '../topology.js';
 import { WorkerPool, type ConnSpec } from '../workers.js';
 
 const OPTIONS = {
@@ -20,6 +20,8 @@ const OPTIONS = {
   'drain-seconds': { type: 'string', default: '2' },
   'text-bytes': { type: 'string', default: '64' },
   'setup-concurrency': { type: 'string', default: '8' },
+  topology: { type: 'string', default: 'sqlite' },
+  compare: { type: 'boolean', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
 const USAGE = `groups: N users in groups of G, all connected; senders send to their group at stepped rates.
@@ -31,7 +33,13 @@ const USAGE = `groups: N users in groups of G, all connected; senders send to th
   --step-seconds S        measured seconds per step (default 5), after --warmup-seconds (1)
   --drain-seconds D       wait after each step before counting losses (default 2)
   --text-bytes B          padding in each message text (default 64)
-  --setup-concurrency C   registrations in flight during setup (default 8)`;
+  --setup-concurrency C   registrations in flight during setup (default 8)
+  --topology T            sqlite (default: 1 node, SQLite), postgres (1 node, a fresh PostgreSQL
+                          database) or cluster3 (3 nodes, fresh PostgreSQL database, Redis bus;
+                          connections round-robin over the nodes; all 3 nodes share CPU 0)
+  --compare               run sqlite, postgres and cluster3 one after the other with the same
+                          workload and print them side by side (PostgreSQL: PGHOST, PGPORT;
+                          Redis: REDIS_URL; needs createdb, dropdb, redis-cli)`;
 
 function num(o: Opts, key: keyof typeof OPTIONS, min: number, max: number): number {
   const v = Number(o[key]);
@@ -40,6 +48,9 @@ function num(o: Opts, key: keyof typeof OPTIONS, min: number, max: number): numb
 }
 
 function settings(o: Opts) {
+  const topology = String(o.topology) as Topology;
+  if (!TOPOLOGIES.includes(topology)) throw new Error(`--topology must be one of ${TOPOLOGIES.join(', ')}, got "${topology}"`);
+  if (o.compare && o.topology !== 'sqlite') throw new Error('--compare runs every topology: leave --topology out');
   const rates = String(o.rates).split(',').map((r) => Number(r.trim()));
   if (rates.length === 0 || rates.length > 20 || rates.some((r) => !Number.isFinite(r) || r <= 0 || r > 1e6)) throw new Error('--rates must be 1 to 20 positive numbers, comma-separated');
   return {
@@ -53,7 +64,102 @@ function settings(o: Opts) {
     drainSeconds: num(o, 'drain-seconds', 0, 60),
     textBytes: Math.floor(num(o, 'text-bytes', 0, 10_000)),
     setupConcurrency: Math.floor(num(o, 'setup-concurrency', 1, 64)),
+    topologies: o.compare ? [...TOPOLOGIES] : [topology],
   };
+}
+
+type Settings = ReturnType<typeof settings>;
+
+const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
+
+const CLUSTER_NOTE = 'confab-3nodes: the three nodes share one core (CPU 0 with pinning): this measures the cost of the cluster path (Redis hop, PostgreSQL), not scale-out.';
+const SERVICES_NOTE = 'PostgreSQL and Redis are not pinned: their CPU shows in "other cpu%"; "srv cpu%" and "rss MiB" of confab-3nodes are the sums over its 3 nodes.';
+
+interface TopologyRun { system: SystemReport; description: string; users: number; groups: number; senders: number; setupSeconds: number; connectSeconds: number }
+
+/**
+ * Clean-up steps of one topology: run when it is done (before the next one starts, so that its
+ * nodes no longer use the core) and, should the run be aborted first, by the scenario's clean-up.
+ */
+function scope(ctx: Context) {
+  const fns: (() => unknown)[] = [];
+  let done: Promise<void> | undefined;
+  const close = () => (done ??= (async () => {
+    for (const fn of fns.reverse()) {
+      try { await fn(); } catch (err) { ctx.log(`clean-up failed: ${(err as Error).message}`); }
+    }
+  })());
+  ctx.onCleanup(close);
+  return { onCleanup: (fn: () => unknown) => { fns.push(fn); }, close };
+}
+
+async function runTopology(topology: Topology, name: string, s: Settings, ctx: Context): Promise<TopologyRun> {
+  const local = scope(ctx);
+  try {
+    const dep = await deploy(topology, NODE_ARGS, ctx.pin ? 0 : undefined, (m) => ctx.log(m), local.onCleanup);
+    const [first] = dep.nodes;
+    ctx.log(`${name}: ${dep.description}; registering ${s.connections} users through ${first!.url}, ${s.setupConcurrency} at a time`);
+
+    const setupStart = now();
+    const users = await registerUsers(first!.url, s.connections, s.setupConcurrency);
+    const members = Array.from({ length: Math.ceil(users.length / s.groupSize) }, (_, g) => users.slice(g * s.groupSize, (g + 1) * s.groupSize));
+    const convs = await pool(members.length, s.setupConcurrency, (g) => createGroup(first!.url, `bench group ${g}`, members[g]!));
+    const setupSeconds = (now() - setupStart) / 1000;
+
+    // One device per user; senders spread evenly; connections dealt round-robin to the workers
+    // and to the nodes (so a group's members sit on every node of a cluster).
+    const shares: ConnSpec[][] = Array.from({ length: s.workers }, () => []);
+    let k = 0;
+    members.forEach((group, g) => {
+      for (const u of group) {
+        const sender = Math.floor((k + 1) * s.senders) > Math.floor(k * s.senders);
+        const url = dep.nodes[k % dep.nodes.length]!.url;
+        shares[k % s.workers]!.push({ token: u.accessToken, conversationId: convs[g]!.id, groupSize: group.length, sender, url });
+        k++;
+      }
+    });
+    ctx.log(`setup ${setupSeconds.toFixed(1)} s (${users.length} users, ${convs.length} groups); connecting ${s.workers} worker(s) to ${dep.nodes.length} node(s)`);
+    const connectStart = now();
+    const workers = await WorkerPool.start(first!.url, shares, s.textBytes, ctx.pin ? 1 : undefined);
+    local.onCleanup(() => workers.stop());
+    const connectSeconds = (now() - connectStart) / 1000;
+    ctx.log(`${users.length} connections in ${connectSeconds.toFixed(1)} s`);
+
+    const timing = { warmMs: s.warmupSeconds * 1000, measureMs: s.stepSeconds * 1000, drainMs: s.drainSeconds * 1000 };
+    const pids = dep.nodes.map((n) => n.pid);
+    const steps: StepResult[] = [];
+    for (const [i, rate] of s.rates.entries()) {
+      ctx.log(`${name} step ${i + 1}/${s.rates.length}: ${rate} msg/s offered`);
+      const r = await workers.step(i, rate, timing, pids.length === 1 ? pids[0]! : pids);
+      steps.push(r);
+      ctx.log(`  committed ${r.committedPerSec.toFixed(0)}/s, delivered ${r.deliveriesPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, server cpu ${r.serverCpuPct.toFixed(0)}%`);
+    }
+    return {
+      system: summarize(name, steps), description: dep.description, users: users.length, groups: convs.length,
+      senders: shares.flat().filter((c) => c.sender).length,
+      setupSeconds: Math.round(setupSeconds * 10) / 10, connectSeconds: Math.round(connectSeconds * 10) / 10,
+    };
+  } finally {
+    await local.close();
+  }
+}
+
+const fmtMs = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0));
+
+/** The systems side by side: per offered rate, each one's commits/s and p99 delivery latency. */
+function sideBySide(runs: TopologyRun[], rates: number[]): string[] {
+  const names = runs.map((r) => r.system.name);
+  const head = ['offered', ...names.flatMap((n) => [`${n} commit/s`, 'p99 ms', 'lost']), 'note'];
+  const rows = rates.map((rate, i) => [
+    String(rate),
+    ...runs.flatMap((r) => {
+      const st = r.system.steps[i];
+      return st ? [String(Math.round(st.committedPerSec)), fmtMs(st.p99Ms), String(st.lost)] : ['-', '-', '-'];
+    }),
+    runs.map((r) => (r.system.steps[i]?.sustained ? '' : `${r.system.name}:not-sustained`)).filter(Boolean).join(' '),
+  ]);
+  const best = runs.map((r) => `${r.system.name} ${r.system.maxSustainedMsgsPerSec === null ? 'none' : `${Math.round(r.system.maxSustainedMsgsPerSec)} msg/s (p99 ${fmtMs(r.system.p99Ms)} ms)`}`);
+  return ['side by side (same workload, one run; commit/s = acks per second, p99 = send → delivery):', ...formatTable(head, rows), `max sustained: ${best.join(', ')}`];
 }
 
 export const groups: Scenario = {
@@ -64,52 +170,41 @@ export const groups: Scenario = {
   budgetSeconds(o) {
     const s = settings(o);
     const setup = 60 + s.connections * 0.2; // argon2 ≈ 50 ms each on the node's one core, with margin
-    return setup + 90 + s.rates.length * (s.warmupSeconds + s.stepSeconds + s.drainSeconds + 10);
+    return s.topologies.length * (setup + 90 + s.rates.length * (s.warmupSeconds + s.stepSeconds + s.drainSeconds + 10));
   },
 
   async run(o, ctx) {
     const s = settings(o);
-    const node = await startConfab(['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'], ctx.pin ? 0 : undefined);
-    ctx.onCleanup(() => node.stop());
-    ctx.log(`node ${node.url} (pid ${node.pid}); registering ${s.connections} users, ${s.setupConcurrency} at a time`);
-
-    const setupStart = now();
-    const users = await registerUsers(node.url, s.connections, s.setupConcurrency);
-    const members = Array.from({ length: Math.ceil(users.length / s.groupSize) }, (_, g) => users.slice(g * s.groupSize, (g + 1) * s.groupSize));
-    const convs = await pool(members.length, s.setupConcurrency, (g) => createGroup(node.url, `bench group ${g}`, members[g]!));
-    const setupSeconds = (now() - setupStart) / 1000;
-
-    // One device per user; senders spread evenly; connections dealt round-robin to the workers.
-    const shares: ConnSpec[][] = Array.from({ length: s.workers }, () => []);
-    let k = 0;
-    members.forEach((group, g) => {
-      for (const u of group) {
-        const sender = Math.floor((k + 1) * s.senders) > Math.floor(k * s.senders);
-        shares[k % s.workers]!.push({ token: u.accessToken, conversationId: convs[g]!.id, groupSize: group.length, sender });
-        k++;
-      }
-    });
-    ctx.log(`setup ${setupSeconds.toFixed(1)} s (${users.length} users, ${convs.length} groups); connecting ${s.workers} worker(s)`);
-    const connectStart = now();
-    const workers = await WorkerPool.start(node.url, shares, s.textBytes, ctx.pin ? 1 : undefined);
-    ctx.onCleanup(() => workers.stop());
-    const connectSeconds = (now() - connectStart) / 1000;
-    ctx.log(`${users.length} connections in ${connectSeconds.toFixed(1)} s`);
-
-    const timing = { warmMs: s.warmupSeconds * 1000, measureMs: s.stepSeconds * 1000, drainMs: s.drainSeconds * 1000 };
-    const steps: StepResult[] = [];
-    for (const [i, rate] of s.rates.entries()) {
-      ctx.log(`step ${i + 1}/${s.rates.length}: ${rate} msg/s offered`);
-      const r = await workers.step(i, rate, timing, node.pid);
-      steps.push(r);
-      ctx.log(`  committed ${r.committedPerSec.toFixed(0)}/s, delivered ${r.deliveriesPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, server cpu ${r.serverCpuPct.toFixed(0)}%`);
+    const compare = s.topologies.length > 1;
+    const runs: TopologyRun[] = [];
+    for (const topology of s.topologies) {
+      // Without --topology and --compare the system keeps today's name.
+      const name = !compare && o.topology === 'sqlite' ? 'confab' : SYSTEM_NAMES[topology];
+      runs.push(await runTopology(topology, name, s, ctx));
     }
-    const senders = shares.flat().filter((c) => c.sender).length;
-    const systems = [summarize('confab', steps)];
+    const systems = runs.map((r) => r.system);
+    const cluster = s.topologies.includes('cluster3');
+    const services = s.topologies.some((t) => t !== 'sqlite');
+    const notes = [...(cluster ? [CLUSTER_NOTE] : []), ...(services ? [SERVICES_NOTE] : [])];
+    const first = runs[0]!;
+    const { topologies: _t, ...common } = s;
     return {
       systems,
-      lines: systems.map(table),
-      params: { ...s, users: users.length, groups: convs.length, senderConnections: senders, setupSeconds: Math.round(setupSeconds * 10) / 10, connectSeconds: Math.round(connectSeconds * 10) / 10 },
+      lines: [
+        ...runs.map((r) => `${r.system.name}: ${r.description}`),
+        ...systems.map(table),
+        ...(compare ? sideBySide(runs, s.rates) : []),
+        ...notes.map((n) => `note: ${n}`),
+      ],
+      params: {
+        ...common, topology: compare ? 'compare' : s.topologies[0], users: first.users, groups: first.groups, senderConnections: first.senders,
+        setupSeconds: compare ? Object.fromEntries(runs.map((r) => [r.system.name, r.setupSeconds])) : first.setupSeconds,
+        connectSeconds: compare ? Object.fromEntries(runs.map((r) => [r.system.name, r.connectSeconds])) : first.connectSeconds,
+      },
+      extra: {
+        topologies: Object.fromEntries(runs.map((r) => [r.system.name, r.description])),
+        ...(notes.length ? { notes } : {}),
+      },
     };
   },
 };
