@@ -21,7 +21,6 @@ import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { buildHttp } from './http/server.js';
 import type { Bus } from './ports/bus.js';
-import type { PresenceDirectory } from './ports/presence.js';
 import type { SessionRegistry } from './ports/sessions.js';
 import type { Store } from './ports/store.js';
 
@@ -32,7 +31,6 @@ export interface Deps {
   store?: Store;
   bus?: Bus;
   sessions?: SessionRegistry;
-  presence?: PresenceDirectory;
   log?: Logger;
 }
 
@@ -66,23 +64,16 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     log.warn('BUS=redis without JWT_SECRET: this node signs tokens with its own secret, so tokens from other nodes of the cluster will be refused. Give every node the same JWT_SECRET.');
   }
   const store = deps.store ?? await openStore(config, log);
-  const { bus, sessions, presence: directory } = await liveAdapters(config, log, deps).catch(async (err: unknown) => {
+  const { bus, sessions } = await liveAdapters(config, log, deps).catch(async (err: unknown) => {
     if (!deps.store) await store.close();
     throw err;
   });
   const hub = new LocalHub();
+  await bus.subscribe(config.nodeId, (e) => hub.dispatch(e));
+
   const fanout = new Fanout(store, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
   const receipts = new ReceiptService(store, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
-  const presence = new PresenceService(store, (err) => log.warn({ err }, 'presence update failed'), Date.now, {
-    directory,
-    // Every other live node re-reads the user's state (it may have watchers of them).
-    announce: (userId, hideLastSeen) => void sessions.liveNodes().then(async (nodes) => {
-      for (const n of nodes) if (n !== config.nodeId) await bus.publish(n, { type: 'presence', userId, ...(hideLastSeen === undefined ? {} : { hideLastSeen }) });
-    }).catch((err: unknown) => log.warn({ err }, 'presence announcement failed')),
-    // A node that crashed tells no one: watched users are re-read every third of the liveness TTL.
-    resyncMs: config.bus === 'redis' ? Math.floor(config.nodeTtlMs / 3) : undefined,
-  });
-  await bus.subscribe(config.nodeId, (e) => (e.type === 'presence' ? presence.remoteChanged(e.userId, e.hideLastSeen) : hub.dispatch(e)));
+  const presence = new PresenceService(store, (err) => log.warn({ err }, 'presence update failed'));
   const writer = new Writer(store, (results) => {
     const fresh: Message[] = [];
     for (const r of results) if (r.ok && !r.duplicate) fresh.push(r.message);
@@ -122,7 +113,6 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
         await receipts.close();
         await fanout.flushed();
         await bus.close();
-        await directory.close();
         await sessions.close();
         await store.close();
       })();
