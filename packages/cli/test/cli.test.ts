@@ -487,8 +487,9 @@ describe('confab serve', () => {
 
 describe('confab sessions shared by several commands', () => {
   test('commands that refresh the saved session at the same time do not log the device out', async () => {
-    // Access tokens live 1 s, so every command finds the saved one about to expire and refreshes.
-    const short = await startNode({ config: { accessTokenTtlSec: 1 } });
+    // Access tokens live 30 s, exactly the CLI's refresh margin: every command finds the saved one
+    // about to expire and refreshes it, yet no token expires while the commands use it.
+    const short = await startNode({ config: { accessTokenTtlSec: 30 } });
     const dir = tempDir('confab-cli-race-');
     try {
       const name = uname('race');
