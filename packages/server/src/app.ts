@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { ConversationId, Message } from '@confab/protocol';
+import type { ConversationId, Message, UserId } from '@confab/protocol';
 import { ConfigError, type Config } from './config.js';
 import { AuthService } from './core/auth.js';
 import { ConversationService } from './core/conversations.js';
@@ -20,7 +20,8 @@ import { liveAdapters } from './live.js';
 import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
 import { buildHttp } from './http/server.js';
-import type { Bus } from './ports/bus.js';
+import type { Bus, Envelope } from './ports/bus.js';
+import type { PresenceDirectory } from './ports/presence.js';
 import type { SessionRegistry } from './ports/sessions.js';
 import type { Store } from './ports/store.js';
 
@@ -31,6 +32,7 @@ export interface Deps {
   store?: Store;
   bus?: Bus;
   sessions?: SessionRegistry;
+  presence?: PresenceDirectory;
   log?: Logger;
 }
 
@@ -64,16 +66,29 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     log.warn('BUS=redis without JWT_SECRET: this node signs tokens with its own secret, so tokens from other nodes of the cluster will be refused. Give every node the same JWT_SECRET.');
   }
   const store = deps.store ?? await openStore(config, log);
-  const { bus, sessions } = await liveAdapters(config, log, deps).catch(async (err: unknown) => {
+  const { bus, sessions, presence: directory } = await liveAdapters(config, log, deps).catch(async (err: unknown) => {
     if (!deps.store) await store.close();
     throw err;
   });
   const hub = new LocalHub();
-  await bus.subscribe(config.nodeId, (e) => hub.dispatch(e));
+  // Presence across nodes: after this node's directory write, the other live nodes are told to
+  // re-read; with a shared directory, watched users are also re-read every third of the node TTL
+  // (a crashed node's users go offline, a lost announcement is made up for).
+  const announce = (userId: UserId, hideLastSeen?: boolean) => {
+    const envelope: Envelope = hideLastSeen === undefined ? { type: 'presence', userId } : { type: 'presence', userId, hideLastSeen };
+    void sessions.liveNodes()
+      .then(async (nodes) => { for (const n of nodes) if (n !== config.nodeId) await bus.publish(n, envelope); })
+      .catch((err: unknown) => log.warn({ err }, 'presence announcement failed'));
+  };
+  const presence = new PresenceService(store, (err) => log.warn({ err }, 'presence update failed'), Date.now, {
+    directory,
+    announce,
+    ...(config.bus === 'redis' ? { resyncMs: Math.max(100, Math.floor(config.nodeTtlMs / 3)) } : {}),
+  });
+  await bus.subscribe(config.nodeId, (e) => (e.type === 'presence' ? presence.remoteChanged(e.userId, e.hideLastSeen) : hub.dispatch(e)));
 
   const fanout = new Fanout(store, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
   const receipts = new ReceiptService(store, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
-  const presence = new PresenceService(store, (err) => log.warn({ err }, 'presence update failed'));
   const writer = new Writer(store, (results) => {
     const fresh: Message[] = [];
     for (const r of results) if (r.ok && !r.duplicate) fresh.push(r.message);
@@ -113,6 +128,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
         await receipts.close();
         await fanout.flushed();
         await bus.close();
+        await directory.close();
         await sessions.close();
         await store.close();
       })();

@@ -20,6 +20,8 @@ export interface Config {
   bus: 'memory' | 'redis';
   redisUrl: string;
   redisKeyPrefix: string;
+  /** `BUS=redis`: a node whose heartbeat lapsed this long is dead (its sessions and presence expire). */
+  nodeTtlMs: number;
   limits: Limits;
 }
 
@@ -51,6 +53,7 @@ export const OPTIONS = [
   top({ key: 'bus', env: 'BUS', flag: '--bus', kind: 'string', default: 'memory', description: '`memory` (one node) or `redis`: live fan-out over Redis pub/sub and the session registry in Redis, for a cluster.' }),
   top({ key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', default: 'redis://127.0.0.1:6379', description: 'Redis for `BUS=redis`: `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS).' }),
   top({ key: 'redisKeyPrefix', env: 'REDIS_KEY_PREFIX', flag: '--redis-key-prefix', kind: 'string', default: 'confab:', description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.' }),
+  top({ key: 'nodeTtlMs', env: 'NODE_TTL_MS', flag: '--node-ttl-ms', kind: 'int', default: 15_000, description: '`BUS=redis`: liveness TTL of a node, ms. Nodes refresh it every third of it; a node silent this long is dead: its sessions and presence stop counting (its users show offline).' }),
 ] as const;
 
 export const LIMIT_OPTIONS = [
@@ -124,5 +127,6 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   if (config.bus !== 'memory' && config.bus !== 'redis') throw new ConfigError(`BUS must be "memory" or "redis", got "${String(config.bus)}"`);
   if (!/^rediss?:\/\/[^\s]+$/.test(config.redisUrl) || !URL.canParse(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
   if (!/^[\x21-\x7e]{1,64}$/.test(config.redisKeyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 printable ASCII characters');
+  if (config.nodeTtlMs < 300) throw new ConfigError('NODE_TTL_MS must be at least 300');
   return config;
 }

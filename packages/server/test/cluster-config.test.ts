@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { build, ConfigError, loadConfig, RedisBus, RedisSessions } from '../src/index.js';
 import { MemoryBus } from '../src/adapters/memory/memory-bus.js';
 import { liveAdapters } from '../src/live.js';
+import { RedisPresenceDirectory } from '../src/adapters/redis/redis-presence.js';
 import { rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { tempDir } from './helpers.js';
@@ -46,15 +47,17 @@ describe('cluster configuration', () => {
 
 if (await redisAvailable('cluster configuration: redis')) {
   describe('cluster configuration: redis', () => {
-    test('BUS=redis picks the Redis bus and sessions; BUS=memory the in-process ones', async () => {
+    test('BUS=redis picks the Redis bus, sessions and presence directory; BUS=memory the in-process ones', async () => {
       const keyPrefix = testPrefix('cfg');
       const log = pino({ level: 'silent' });
       const live = await liveAdapters(loadConfig([], { BUS: 'redis', REDIS_URL, REDIS_KEY_PREFIX: keyPrefix, NODE_ID: 'cfg-a' }), log);
       try {
         assert.ok(live.bus instanceof RedisBus);
         assert.ok(live.sessions instanceof RedisSessions);
+        assert.ok(live.presence instanceof RedisPresenceDirectory);
       } finally {
         await live.bus.close();
+        await live.presence.close();
         await live.sessions.close();
         await dropPrefix(keyPrefix);
       }

@@ -32,9 +32,9 @@ export function nodeEnv(c: ClusterEnv, nodeId: string): Record<string, string> {
 }
 
 /** A node of the cluster in this process, on a free port. */
-export async function startClusterNode(c: ClusterEnv, nodeId: string): Promise<TestNode> {
+export async function startClusterNode(c: ClusterEnv, nodeId: string, extraEnv: Record<string, string> = {}): Promise<TestNode> {
   const dataDir = tempDir();
-  const config = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], nodeEnv(c, nodeId));
+  const config = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], { ...nodeEnv(c, nodeId), ...extraEnv });
   const node = await build(config);
   const url = await node.listen();
   return {

@@ -45,7 +45,7 @@ export interface ChildNode {
 }
 
 /** Starts `confab serve` as a child process (for kill -9 tests); resolves once it listens. */
-export function spawnNode(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildNode> {
+export function spawnNode(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ChildNode> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...extraArgs], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,23 +54,32 @@ export function spawnNode(dataDir: string, extraArgs: string[] = [], env: NodeJS
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     let stderr = '';
+    // It never says it listens (a log level above info hides the line, say): kill it and fail.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node did not report listening within ${timeoutMs} ms (LOG_LEVEL must be info or lower): ${stderr}`));
+    }, timeoutMs);
+    void exited.then(() => clearTimeout(timer));
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     lines.on('line', (line) => {
       try {
         const rec = JSON.parse(line) as { msg?: string; url?: string };
-        if (rec.msg === 'confab node listening' && rec.url) resolve({ url: rec.url, child, exited });
+        if (rec.msg === 'confab node listening' && rec.url) {
+          clearTimeout(timer);
+          resolve({ url: rec.url, child, exited });
+        }
       } catch { /* not a log line */ }
     });
     void exited.then((code) => reject(new Error(`node exited (${code}) before listening: ${stderr}`)));
   });
 }
 
-/** JSON request helper: returns status and parsed body. */
-export async function http(url: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
+/** JSON request helper: returns status and parsed body; rejects after `timeoutMs` rather than waiting forever. */
+export async function http(url: string, method: string, path: string, body?: unknown, token?: string, timeoutMs = 30_000): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(url + path, { method, headers, signal: AbortSignal.timeout(timeoutMs), body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }

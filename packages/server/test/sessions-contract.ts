@@ -100,6 +100,20 @@ export function sessionsContract(name: string, factory: () => Promise<SessionsCl
       assert.ok(ms < 2000, `nodesFor(5,000) took ${ms} ms`);
     }));
 
+    test('liveNodes lists every node with a registered connection, each once', withCluster(async (c) => {
+      const [a, b] = [await c.node('a'), await c.node('b')];
+      const [u, v] = [newUserId(), newUserId()];
+      await a.register(u, dev, 'a1', 'a');
+      await b.register(u, dev, 'b1', 'b');
+      await b.register(v, dev, 'b2', 'b');
+      for (const r of [a, b]) {
+        const nodes = await r.liveNodes();
+        assert.equal(new Set(nodes).size, nodes.length, 'each once');
+        assert.ok(nodes.includes('a') && nodes.includes('b'), `got ${nodes.join()}`);
+      }
+      if (opts.liveness) assert.equal((await b.liveNodes())[0], 'b', 'a distributed adapter lists itself first');
+    }));
+
     test('a node that closes is no longer listed', withCluster(async (c) => {
       const a = await c.node('a');
       const b = await c.node('b');
@@ -123,7 +137,7 @@ export function sessionsContract(name: string, factory: () => Promise<SessionsCl
       assert.deepEqual(await snapshot(a, [u, v]), [['a', [v]], ['d', [u, v].sort()]]);
       await c.crash('d');
       const t0 = Date.now();
-      await until(async () => !(await a.nodesFor([u, v])).has('d'), ttlMs * 3, 'the dead node to disappear');
+      await until(async () => !(await a.nodesFor([u, v])).has('d') && !(await a.liveNodes()).includes('d'), ttlMs * 3, 'the dead node to disappear');
       const ms = Date.now() - t0;
       assert.ok(ms <= ttlMs + 1200, `gone after ${ms} ms (TTL ${ttlMs} ms)`);
       assert.deepEqual(await snapshot(a, [u, v]), [['a', [v]]]);

@@ -21,6 +21,11 @@ export type Envelope =
   | { type: 'receipts'; conversationId: ConversationId; delivered: number; read: number; userIds: UserId[] }
   /** A device was logged out or revoked: close its connections. */
   | { type: 'revoke'; userId: UserId; deviceId: DeviceId }
+  /**
+   * A user's presence on the publishing node changed (or their last-seen privacy did): re-read
+   * the presence directory and tell local watchers. Sent to every other live node.
+   */
+  | { type: 'presence'; userId: UserId; hideLastSeen?: boolean }
   /** A member is typing (ephemeral): tell these members' devices. */
   | { type: 'typing'; conversationId: ConversationId; userId: UserId; username: string; typing: boolean; userIds: UserId[] };
 

@@ -12,6 +12,8 @@
 //   liveness TTL), so a crashed node's users stop being listed by themselves. A node always
 //   sees its own registrations, even while the shared backend is unreachable.
 // - A distributed adapter speaks for one node: register/unregister for another node id reject.
+// - `liveNodes` lists every node with at least one registered connection (and may list live
+//   nodes without any); a distributed adapter lists its own node first and drops dead ones.
 import type { DeviceId, UserId } from '@confab/protocol';
 
 export interface SessionRegistry {
@@ -19,5 +21,7 @@ export interface SessionRegistry {
   unregister(userId: UserId, connectionId: string, nodeId: string): Promise<void>;
   /** For each node with at least one of these users connected: which of them. */
   nodesFor(userIds: readonly UserId[]): Promise<Map<string, UserId[]>>;
+  /** The nodes to tell about something every node may care about (e.g. a presence change). */
+  liveNodes(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -39,6 +39,12 @@ export class MemorySessions implements SessionRegistry {
     return Promise.resolve(out);
   }
 
+  liveNodes(): Promise<string[]> {
+    const nodes = new Set<string>();
+    for (const byNode of this.#byUser.values()) for (const n of byNode.keys()) nodes.add(n);
+    return Promise.resolve([...nodes].sort());
+  }
+
   close(): Promise<void> {
     this.#byUser.clear();
     return Promise.resolve();

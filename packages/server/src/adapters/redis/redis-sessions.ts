@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DeviceId, UserId } from '@confab/protocol';
 import type { SessionRegistry } from '../../ports/sessions.js';
 import { closeRedis, DEFAULT_KEY_PREFIX, openRedis, type RedisConnectionOptions } from './connection.js';
-import { SessionKeys, SWEEP_DEAD_NODES } from './session-keys.js';
+import { NodeLiveness, SessionKeys, unwrap } from './session-keys.js';
 
 export interface RedisSessionsOptions extends RedisConnectionOptions {
   /** The node this registry speaks for; register/unregister for any other node are refused. */
@@ -34,7 +34,7 @@ export interface RedisSessionsOptions extends RedisConnectionOptions {
  */
 export class RedisSessions implements SessionRegistry {
   readonly #local = new Map<UserId, Set<string>>();
-  readonly #alive = new Map<string, number>();
+  readonly #liveness: NodeLiveness;
   readonly #keys: SessionKeys;
   readonly #nodeId: string;
   readonly #ttlMs: number;
@@ -47,8 +47,8 @@ export class RedisSessions implements SessionRegistry {
   #dirty = true;
   #started = false;
   #reconciling: Promise<void> | undefined;
-  #lastSweep = 0;
   #lastWarn = 0;
+  #nodesCache: { nodes: string[]; until: number } | undefined;
 
   private constructor(private readonly redis: Redis, opts: RedisSessionsOptions) {
     this.#nodeId = opts.nodeId;
@@ -57,6 +57,7 @@ export class RedisSessions implements SessionRegistry {
     this.#heartbeatMs = opts.heartbeatMs ?? Math.floor(this.#ttlMs / 3);
     this.#aliveCacheMs = Math.min(1000, Math.floor(this.#ttlMs / 5));
     this.#log = opts.log;
+    this.#liveness = new NodeLiveness(redis, this.#keys, this.#nodeId, this.#aliveCacheMs, (err) => this.#log?.debug({ err }, 'sessions: sweep failed'));
     redis.on('ready', () => {
       this.#dirty = true;
       this.#beat();
@@ -102,7 +103,7 @@ export class RedisSessions implements SessionRegistry {
       const p = this.redis.pipeline();
       for (const u of userIds) p.smembers(this.#keys.user(u));
       lists = unwrap<string[]>(await p.exec());
-      const alive = await this.#aliveAmong(new Set(lists.flat()));
+      const alive = await this.#liveness.aliveAmong(lists.flat());
       lists = lists.map((nodes) => nodes.filter((n) => n !== this.#nodeId && alive.has(n)));
     } catch (err) {
       this.#warn(err, 'sessions: redis unavailable, answering for this node only');
@@ -120,6 +121,20 @@ export class RedisSessions implements SessionRegistry {
     return out;
   }
 
+  /** This node, then the other live nodes (the answer is cached as long as liveness answers are). */
+  async liveNodes(): Promise<string[]> {
+    const now = Date.now();
+    if (this.#nodesCache && this.#nodesCache.until > now) return this.#nodesCache.nodes;
+    let others: string[] = [];
+    try {
+      others = [...await this.#liveness.aliveAmong(await this.redis.smembers(this.#keys.nodes))].sort();
+      this.#nodesCache = { nodes: [this.#nodeId, ...others], until: now + this.#aliveCacheMs };
+    } catch (err) {
+      this.#warn(err, 'sessions: redis unavailable, answering for this node only');
+    }
+    return [this.#nodeId, ...others];
+  }
+
   /** Stops the heartbeat, removes this node's liveness key and its entries, disconnects. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -128,7 +143,7 @@ export class RedisSessions implements SessionRegistry {
     this.#local.clear();
     try {
       await this.redis.del(this.#keys.alive(this.#nodeId));
-      await this.#sweep();
+      await this.#liveness.sweep();
     } catch (err) {
       this.#log?.warn({ err }, 'sessions: cleanup on close failed; entries expire with the liveness TTL');
     }
@@ -156,38 +171,6 @@ export class RedisSessions implements SessionRegistry {
       this.#dirty = true; // the next heartbeat (or reconnect) repairs the index from memory
       throw err;
     }
-  }
-
-  /** Which of `nodes` (other than this one) have a live key. */
-  async #aliveAmong(nodes: Set<string>): Promise<Set<string>> {
-    const now = Date.now();
-    const alive = new Set<string>();
-    const unknown: string[] = [];
-    for (const n of nodes) {
-      if (n === this.#nodeId) continue;
-      if ((this.#alive.get(n) ?? 0) > now) alive.add(n);
-      else unknown.push(n);
-    }
-    if (unknown.length === 0) return alive;
-    const p = this.redis.pipeline();
-    for (const n of unknown) p.exists(this.#keys.alive(n));
-    const found = unwrap<number>(await p.exec());
-    let dead = false;
-    unknown.forEach((n, i) => {
-      if (found[i] === 1) {
-        alive.add(n);
-        this.#alive.set(n, now + this.#aliveCacheMs);
-      } else dead = true;
-    });
-    if (dead && now - this.#lastSweep > this.#aliveCacheMs) {
-      this.#lastSweep = now;
-      this.#sweep().catch((err: unknown) => this.#log?.debug({ err }, 'sessions: sweep failed'));
-    }
-    return alive;
-  }
-
-  #sweep(): Promise<unknown> {
-    return this.redis.eval(SWEEP_DEAD_NODES, 1, this.#keys.nodes, this.#keys.prefix);
   }
 
   #schedule(): void {
@@ -220,9 +203,9 @@ export class RedisSessions implements SessionRegistry {
       else this.#log?.error({ nodeId: this.#nodeId }, 'sessions: another process uses this NODE_ID; node ids must be unique in a cluster');
     }
     if (this.#dirty) await this.#reconcile();
-    if (Date.now() - this.#lastSweep > this.#heartbeatMs) {
-      this.#lastSweep = Date.now();
-      await this.#sweep();
+    if (Date.now() - this.#liveness.lastSweep > this.#heartbeatMs) {
+      this.#liveness.lastSweep = Date.now();
+      await this.#liveness.sweep();
     }
   }
 
@@ -269,13 +252,4 @@ export class RedisSessions implements SessionRegistry {
     this.#lastWarn = now;
     this.#log?.warn({ err }, msg);
   }
-}
-
-/** Results of a pipeline, or the first error in it. */
-function unwrap<T>(results: [Error | null, unknown][] | null): T[] {
-  if (!results) throw new Error('redis pipeline aborted');
-  return results.map(([err, value]) => {
-    if (err) throw err;
-    return value as T;
-  });
 }
