@@ -1,6 +1,7 @@
 // The presence directory in Redis, for a cluster: per user, a hash of node id -> this node's
 // aggregate ('online' | 'away'), read by every node. Entries of a node whose liveness key (kept
 // by RedisSessions' heartbeat) lapsed are ignored, and swept with its session entries.
+import { Reconciler } from './reconciler.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { UserId } from '@confab/protocol';
@@ -30,18 +31,18 @@ export class RedisPresenceDirectory implements PresenceDirectory {
   readonly #liveness: NodeLiveness;
   readonly #log: Logger | undefined;
   #closed = false;
-  #dirty = true;
-  #reconciling: Promise<void> | undefined;
+  readonly #sync: Reconciler;
   #repairTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly redis: Redis, opts: RedisPresenceOptions) {
     this.#nodeId = opts.nodeId;
+    this.#sync = new Reconciler(() => this.#reconcileOnce(), () => this.#closed);
     this.#keys = new SessionKeys(opts.keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.#log = opts.log;
     const ttlMs = opts.ttlMs ?? 15_000;
     this.#liveness = new NodeLiveness(redis, this.#keys, this.#nodeId, Math.min(1000, Math.floor(ttlMs / 5)), (err) => this.#log?.debug({ err }, 'presence: sweep failed'));
     redis.on('ready', () => {
-      this.#dirty = true;
+      this.#sync.mark();
       this.#repair();
     });
   }
@@ -50,7 +51,7 @@ export class RedisPresenceDirectory implements PresenceDirectory {
     const redis = await openRedis('presence', opts);
     const d = new RedisPresenceDirectory(redis, opts);
     try {
-      await d.#reconcile();
+      await d.#sync.run();
     } catch (err) {
       await closeRedis(redis);
       throw err;
@@ -71,7 +72,7 @@ export class RedisPresenceDirectory implements PresenceDirectory {
       else p.hset(this.#keys.presence(userId), node, status).sadd(this.#keys.presenceNode(node), userId);
       unwrap(await p.exec());
     } catch (err) {
-      this.#dirty = true;
+      this.#sync.mark();
       this.#scheduleRepair();
       throw err;
     }
@@ -124,29 +125,11 @@ export class RedisPresenceDirectory implements PresenceDirectory {
   }
 
   #repair(): void {
-    if (this.#closed || !this.#dirty || this.redis.status !== 'ready') return;
-    this.#reconcile().catch((err: unknown) => {
+    if (this.#closed || !this.#sync.dirty || this.redis.status !== 'ready') return;
+    this.#sync.run().catch((err: unknown) => {
       this.#log?.debug({ err }, 'presence: reconcile failed');
       this.#scheduleRepair();
     });
-  }
-
-  /** Makes Redis say exactly what memory says about this node (one run at a time). */
-  #reconcile(): Promise<void> {
-    this.#reconciling ??= (async () => {
-      try {
-        while (this.#dirty && !this.#closed) {
-          this.#dirty = false;
-          await this.#reconcileOnce();
-        }
-      } catch (err) {
-        this.#dirty = true;
-        throw err;
-      } finally {
-        this.#reconciling = undefined;
-      }
-    })();
-    return this.#reconciling;
   }
 
   async #reconcileOnce(): Promise<void> {

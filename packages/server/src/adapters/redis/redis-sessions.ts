@@ -1,6 +1,7 @@
 // The session registry in Redis, for a cluster: which users have devices on which node, so the
 // fan-out publishes once per node that needs a message. A node that dies without cleaning up
 // stops refreshing its liveness key; other nodes then ignore its entries and sweep them.
+import { Reconciler } from './reconciler.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DeviceId, UserId } from '@confab/protocol';
@@ -44,14 +45,14 @@ export class RedisSessions implements SessionRegistry {
   readonly #log: Logger | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-  #dirty = true;
+  readonly #sync: Reconciler;
   #started = false;
-  #reconciling: Promise<void> | undefined;
   #lastWarn = 0;
   #nodesCache: { nodes: string[]; until: number } | undefined;
 
   private constructor(private readonly redis: Redis, opts: RedisSessionsOptions) {
     this.#nodeId = opts.nodeId;
+    this.#sync = new Reconciler(() => this.#reconcileOnce(), () => this.#closed);
     this.#keys = new SessionKeys(opts.keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.#ttlMs = opts.ttlMs ?? 15_000;
     this.#heartbeatMs = opts.heartbeatMs ?? Math.floor(this.#ttlMs / 3);
@@ -59,7 +60,7 @@ export class RedisSessions implements SessionRegistry {
     this.#log = opts.log;
     this.#liveness = new NodeLiveness(redis, this.#keys, this.#nodeId, this.#aliveCacheMs, (err) => this.#log?.debug({ err }, 'sessions: sweep failed'));
     redis.on('ready', () => {
-      this.#dirty = true;
+      this.#sync.mark();
       this.#beat();
     });
   }
@@ -168,7 +169,7 @@ export class RedisSessions implements SessionRegistry {
       build(p);
       unwrap(await p.exec());
     } catch (err) {
-      this.#dirty = true; // the next heartbeat (or reconnect) repairs the index from memory
+      this.#sync.mark(); // the next heartbeat (or reconnect) repairs the index from memory
       throw err;
     }
   }
@@ -196,35 +197,17 @@ export class RedisSessions implements SessionRegistry {
     const [previous] = unwrap<string | null>(await p.exec());
     const first = !this.#started;
     this.#started = true;
-    if (previous === null) this.#dirty = true;
+    if (previous === null) this.#sync.mark();
     else if (previous !== this.#token) {
       // On the first beat that is our previous life (restarted within the TTL); later, a twin.
       if (first) this.#log?.info({ nodeId: this.#nodeId }, 'sessions: taking over the entries of this node id\'s previous process');
       else this.#log?.error({ nodeId: this.#nodeId }, 'sessions: another process uses this NODE_ID; node ids must be unique in a cluster');
     }
-    if (this.#dirty) await this.#reconcile();
+    if (this.#sync.dirty) await this.#sync.run();
     if (Date.now() - this.#liveness.lastSweep > this.#heartbeatMs) {
       this.#liveness.lastSweep = Date.now();
       await this.#liveness.sweep();
     }
-  }
-
-  /** Makes the index say exactly what memory says about this node (one run at a time). */
-  #reconcile(): Promise<void> {
-    this.#reconciling ??= (async () => {
-      try {
-        while (this.#dirty && !this.#closed) {
-          this.#dirty = false;
-          await this.#reconcileOnce();
-        }
-      } catch (err) {
-        this.#dirty = true;
-        throw err;
-      } finally {
-        this.#reconciling = undefined;
-      }
-    })();
-    return this.#reconciling;
   }
 
   async #reconcileOnce(): Promise<void> {
