@@ -2,11 +2,8 @@
 // Redis key prefix, one token secret shared by all nodes), nodes in this process or as child
 // processes, and a tiny TCP balancer so a client whose node died reconnects to another one.
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { build, loadConfig } from '../src/index.js';
-import type { TestNode } from './helpers.js';
-import { tempDir } from './helpers.js';
+import { startNode, type TestNode } from './helpers.js';
 import { REDIS_URL, testPrefix } from './redis-env.js';
 
 export interface ClusterEnv {
@@ -32,18 +29,8 @@ export function nodeEnv(c: ClusterEnv, nodeId: string): Record<string, string> {
 }
 
 /** A node of the cluster in this process, on a free port. */
-export async function startClusterNode(c: ClusterEnv, nodeId: string, extraEnv: Record<string, string> = {}): Promise<TestNode> {
-  const dataDir = tempDir();
-  const config = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], { ...nodeEnv(c, nodeId), ...extraEnv });
-  const node = await build(config);
-  const url = await node.listen();
-  return {
-    url, node, dataDir,
-    async close() {
-      await node.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+export function startClusterNode(c: ClusterEnv, nodeId: string, extraEnv: Record<string, string> = {}): Promise<TestNode> {
+  return startNode({ env: { ...nodeEnv(c, nodeId), ...extraEnv } });
 }
 
 export interface Balancer {

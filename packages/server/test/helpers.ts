@@ -20,9 +20,9 @@ export function tempDir(prefix = 'confab-test-'): string {
 }
 
 /** Starts a node in this process on a free port with a fresh data directory; `config` overrides options (STORE=postgres, say). */
-export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits>; config?: Partial<Omit<Config, 'limits'>> } = {}): Promise<TestNode> {
+export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits>; config?: Partial<Omit<Config, 'limits'>>; env?: NodeJS.ProcessEnv } = {}): Promise<TestNode> {
   const dataDir = opts.dataDir ?? tempDir();
-  const base = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], {});
+  const base = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], opts.env ?? {});
   const config = { ...base, ...opts.config, limits: { ...base.limits, ...opts.limits } };
   const node = await build(config);
   const url = await node.listen();
