@@ -25,6 +25,8 @@ import type { LocalHub } from './hub.js';
 export interface Transport {
   /** Queues a text frame; resolves once it has been written out (used to pace catch-up pages). */
   send(text: string): Promise<void>;
+  /** Queues a text frame without waiting for it (live frames, answers: the hot path). */
+  push(text: string): void;
   close(code: number, reason: string): void;
 }
 
@@ -177,7 +179,7 @@ export class ClientSession implements PresenceWatcher {
     if (m.seq <= s.delivered) return;
     if (m.seq === s.delivered + 1) {
       s.delivered = m.seq;
-      if (frame) this.transport.send(frame()).catch(() => undefined);
+      if (frame) this.transport.push(frame());
       else this.#sendNow({ type: 'message', message: m });
       return;
     }
@@ -509,7 +511,7 @@ export class ClientSession implements PresenceWatcher {
   }
 
   #sendNow(frame: ServerFrame): void {
-    this.#send(frame).catch(() => undefined);
+    if (this.#state !== 'closed') this.transport.push(JSON.stringify(frame));
   }
 
   #send(frame: ServerFrame): Promise<void> {

@@ -48,6 +48,9 @@ export class WsGateway {
         if (ws.readyState !== ws.OPEN) return resolve();
         ws.send(text, () => resolve());
       }),
+      push: (text) => {
+        if (ws.readyState === ws.OPEN) ws.send(text);
+      },
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
