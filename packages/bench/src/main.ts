@@ -12,6 +12,8 @@ export type Opts = Record<string, string | boolean | undefined>;
 export interface Context {
   /** Pin the node to CPU 0 and the generators to CPU 1. */
   pin: boolean;
+  /** Extra Node flags of every Confab node process (e.g. --cpu-prof). */
+  nodeFlags: string[];
   log(message: string): void;
   /** Registers a clean-up step; they run in reverse order at the end, on timeout and on Ctrl-C. */
   onCleanup(fn: () => unknown): void;
@@ -42,6 +44,7 @@ const COMMON = {
   json: { type: 'boolean', default: false },
   'no-pin': { type: 'boolean', default: false },
   timeout: { type: 'string' },
+  'cpu-prof': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -51,6 +54,8 @@ Common options:
   --json          also print one JSON object as the last line
   --no-pin        do not pin the node (CPU 0) and the generators (CPU 1) with taskset
   --timeout S     hard limit on the whole run, seconds (default: from the scenario's options)
+  --cpu-prof DIR  write a V8 CPU profile of every Confab node into DIR when it stops
+                  (open the .cpuprofile files in Chrome DevTools or speedscope)
 
 Scenarios:
 ${Object.values(SCENARIOS).map((s) => s.usage).join('\n\n')}`;
@@ -101,7 +106,8 @@ async function main(argv: string[]): Promise<number> {
   const started = Date.now();
   log(`${scenario.name}: pinning ${pinning}; hard timeout ${Math.round(budget)} s`);
   try {
-    const result = await scenario.run(o, { pin, log, onCleanup: (fn) => cleanups.push(fn) });
+    const nodeFlags = typeof o['cpu-prof'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${o['cpu-prof']}`] : [];
+    const result = await scenario.run(o, { pin, nodeFlags, log, onCleanup: (fn) => cleanups.push(fn) });
     await cleanup();
     const info = machine(pin, pinning);
     const lines = [

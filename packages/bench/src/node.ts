@@ -75,8 +75,8 @@ interface Life { child: ChildProcess; exited: Promise<Omit<Exit, 'killed' | 'ms'
 
 const isGone = (l: Life) => l.child.exitCode !== null || l.child.signalCode !== null;
 
-/** More of a node's start: extra environment (e.g. STORE, BUS) and the path polled until it answers 200. */
-export interface StartOptions { env?: Record<string, string>; readyPath?: string }
+/** More of a node's start: extra environment (e.g. STORE, BUS), the path polled until it answers 200, Node flags. */
+export interface StartOptions { env?: Record<string, string>; readyPath?: string; nodeFlags?: string[] }
 
 /**
  * Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz (or
@@ -93,7 +93,7 @@ export async function startConfab(args: string[], core: number | undefined, opts
   let life: Life | undefined;
 
   const spawnNode = (): Life => {
-    const [cmd, argv] = nodeCommand([CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
+    const [cmd, argv] = nodeCommand([...(opts.nodeFlags ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
     const env = opts.env ? { ...process.env, ...opts.env } : process.env;
     const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     child.stdout?.on('data', keep);

@@ -42,13 +42,13 @@ function deleteRedisKeys(prefix: string): number {
 }
 
 /**
- * Starts `topology` with the node flags `args`, every node pinned to `core` when given. Each
+ * Starts `topology` with the node arguments `args` (and Node's `nodeFlags`), every node pinned to `core` when given. Each
  * clean-up step (nodes, Redis keys, database, in that order when run in reverse) goes to
  * `onCleanup` as soon as there is something to clean up.
  */
-export async function deploy(topology: Topology, args: string[], core: number | undefined, log: (m: string) => void, onCleanup: (fn: () => unknown) => void): Promise<Deployment> {
+export async function deploy(topology: Topology, args: string[], core: number | undefined, nodeFlags: string[], log: (m: string) => void, onCleanup: (fn: () => unknown) => void): Promise<Deployment> {
   if (topology === 'sqlite') {
-    const node = await startConfab(args, core);
+    const node = await startConfab(args, core, { nodeFlags });
     onCleanup(() => node.stop());
     return { topology, nodes: [node], description: `1 node (pid ${node.pid}), SQLite in a temp dir, in-memory bus` };
   }
@@ -64,7 +64,7 @@ export async function deploy(topology: Topology, args: string[], core: number | 
   log(`created database ${db}`);
 
   if (topology === 'postgres') {
-    const node = await startConfab(args, core, { env, readyPath: '/readyz' });
+    const node = await startConfab(args, core, { env, readyPath: '/readyz', nodeFlags });
     onCleanup(() => node.stop());
     return { topology, nodes: [node], description: `1 node (pid ${node.pid}), PostgreSQL database ${db}, in-memory bus` };
   }
@@ -76,7 +76,7 @@ export async function deploy(topology: Topology, args: string[], core: number | 
   const nodes: ConfabProcess[] = [];
   for (let i = 1; i <= 3; i++) {
     // One at a time: the first creates the tables; each registers its clean-up once it is up.
-    const node = await startConfab([...args, '--node-id', `bench-node${i}`], core, { env, readyPath: '/readyz' });
+    const node = await startConfab([...args, '--node-id', `bench-node${i}`], core, { env, readyPath: '/readyz', nodeFlags });
     onCleanup(() => node.stop());
     nodes.push(node);
   }

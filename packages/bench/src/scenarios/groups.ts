@@ -96,7 +96,7 @@ function scope(ctx: Context) {
 async function runTopology(topology: Topology, name: string, s: Settings, ctx: Context): Promise<TopologyRun> {
   const local = scope(ctx);
   try {
-    const dep = await deploy(topology, NODE_ARGS, ctx.pin ? 0 : undefined, (m) => ctx.log(m), local.onCleanup);
+    const dep = await deploy(topology, NODE_ARGS, ctx.pin ? 0 : undefined, ctx.nodeFlags, (m) => ctx.log(m), local.onCleanup);
     const [first] = dep.nodes;
     ctx.log(`${name}: ${dep.description}; registering ${s.connections} users through ${first!.url}, ${s.setupConcurrency} at a time`);
 

@@ -389,7 +389,7 @@ export const presence: Scenario = {
     const s = settings(o);
     const intervals = s.compare ? [s.intervalMs, s.baselineIntervalMs] : [s.intervalMs];
     const nodeArgs = (iv: number) => ['--presence-interval-ms', String(iv), '--log-level', 'warn', '--access-token-ttl', '7200'];
-    const node = await startConfab(nodeArgs(intervals[0]!), ctx.pin ? 0 : undefined);
+    const node = await startConfab(nodeArgs(intervals[0]!), ctx.pin ? 0 : undefined, { nodeFlags: ctx.nodeFlags });
     ctx.onCleanup(() => node.stop());
     ctx.log(`node ${node.url} (pid ${node.pid}); registering ${s.users} users, ${s.setupConcurrency} at a time`);
 
