@@ -70,7 +70,8 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     if (!deps.store) await store.close();
     throw err;
   });
-  const hub = new LocalHub();
+  // One node commits and delivers in one order; several publish independently and may overtake each other.
+  const hub = new LocalHub(config.bus === 'redis' ? config.reorderWaitMs : 0);
   // Presence across nodes: after this node's directory write, the other live nodes are told to
   // re-read; with a shared directory, watched users are also re-read every third of the node TTL
   // (a crashed node's users go offline, a lost announcement is made up for).
@@ -128,6 +129,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
         await receipts.close();
         await fanout.flushed();
         await bus.close();
+        hub.stop();
         await directory.close();
         await sessions.close();
         await store.close();

@@ -22,6 +22,8 @@ export interface Config {
   redisKeyPrefix: string;
   /** `BUS=redis`: a node whose heartbeat lapsed this long is dead (its sessions and presence expire). */
   nodeTtlMs: number;
+  /** `BUS=redis`: how long an entry that arrives ahead of an earlier one waits for it. */
+  reorderWaitMs: number;
   limits: Limits;
 }
 
@@ -54,6 +56,7 @@ export const OPTIONS = [
   top({ key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', default: 'redis://127.0.0.1:6379', description: 'Redis for `BUS=redis`: `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS).' }),
   top({ key: 'redisKeyPrefix', env: 'REDIS_KEY_PREFIX', flag: '--redis-key-prefix', kind: 'string', default: 'confab:', description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.' }),
   top({ key: 'nodeTtlMs', env: 'NODE_TTL_MS', flag: '--node-ttl-ms', kind: 'int', default: 15_000, description: '`BUS=redis`: liveness TTL of a node, ms. Nodes refresh it every third of it; a node silent this long is dead: its sessions and presence stop counting (its users show offline).' }),
+  top({ key: 'reorderWaitMs', env: 'REORDER_WAIT_MS', flag: '--reorder-wait-ms', kind: 'int', default: 50, description: '`BUS=redis`: an entry that reaches a node ahead of an earlier entry of its conversation (committed on another node, still on its way) is held this long for it; a gap that outlasts it is read from the store by each connection. 0: no wait.' }),
 ] as const;
 
 export const LIMIT_OPTIONS = [
@@ -128,5 +131,6 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   if (!/^rediss?:\/\/[^\s]+$/.test(config.redisUrl) || !URL.canParse(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
   if (!/^[\x21-\x7e]{1,64}$/.test(config.redisKeyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 printable ASCII characters');
   if (config.nodeTtlMs < 300) throw new ConfigError('NODE_TTL_MS must be at least 300');
+  if (!(config.reorderWaitMs >= 0 && config.reorderWaitMs <= 10_000)) throw new ConfigError('REORDER_WAIT_MS must be between 0 and 10000');
   return config;
 }

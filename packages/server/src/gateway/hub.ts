@@ -2,11 +2,24 @@
 // the users they name.
 import type { ServerFrame, UserId } from '@confab/protocol';
 import type { Envelope } from '../ports/bus.js';
+import { Reorder } from './reorder.js';
 import type { ClientSession } from './session.js';
+
+type MessageEnvelope = Extract<Envelope, { type: 'message' }>;
 
 export class LocalHub {
   readonly #byUser = new Map<UserId, Set<ClientSession>>();
   #count = 0;
+  readonly #reorder: Reorder<MessageEnvelope> | undefined;
+
+  /**
+   * @param reorderWaitMs with several nodes publishing, how long an entry that arrives ahead of
+   *   an earlier one of its conversation waits for it (see reorder.ts); 0: entries arrive in
+   *   commit order (one node), nothing to reorder
+   */
+  constructor(reorderWaitMs = 0) {
+    if (reorderWaitMs > 0) this.#reorder = new Reorder(reorderWaitMs, (e) => this.#deliver(e));
+  }
 
   add(userId: UserId, session: ClientSession): void {
     let set = this.#byUser.get(userId);
@@ -34,13 +47,10 @@ export class LocalHub {
 
   dispatch(envelope: Envelope): void {
     switch (envelope.type) {
-      case 'message': {
-        // One JSON.stringify per message on this node, not one per recipient connection.
-        let text: string | undefined;
-        const frame = () => (text ??= JSON.stringify({ type: 'message', message: envelope.message } satisfies ServerFrame));
-        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message, frame);
+      case 'message':
+        if (this.#reorder) this.#reorder.push(envelope);
+        else this.#deliver(envelope);
         break;
-      }
       case 'conversation':
         for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.conversationChanged(envelope.change, envelope.conversationId);
         break;
@@ -57,5 +67,17 @@ export class LocalHub {
         for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.typingChanged(envelope.conversationId, envelope.userId, envelope.username, envelope.typing);
         break;
     }
+  }
+
+  /** Lets go of entries held for reordering. */
+  stop(): void {
+    this.#reorder?.stop();
+  }
+
+  #deliver(envelope: MessageEnvelope): void {
+    // One JSON.stringify per message on this node, not one per recipient connection.
+    let text: string | undefined;
+    const frame = () => (text ??= JSON.stringify({ type: 'message', message: envelope.message } satisfies ServerFrame));
+    for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message, frame);
   }
 }
