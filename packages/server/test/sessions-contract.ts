@@ -77,19 +77,21 @@ export function sessionsContract(name: string, factory: () => Promise<SessionsCl
       const regs = await Promise.all(nodes.map((n) => c.node(n)));
       const users = Array.from({ length: 5000 }, () => newUserId());
       const want = new Map<string, UserId[]>(nodes.map((n) => [n, []]));
-      const work: Promise<void>[] = [];
+      const work: (() => Promise<void>)[] = [];
       users.forEach((u, i) => {
         if (i % 10 === 9) return; // offline
         const home = i % 3;
-        work.push(regs[home]!.register(u, dev, `k${i}`, nodes[home]!));
+        work.push(() => regs[home]!.register(u, dev, `k${i}`, nodes[home]!));
         want.get(nodes[home]!)!.push(u);
         if (i % 7 === 0) { // a second device elsewhere
           const other = (home + 1) % 3;
-          work.push(regs[other]!.register(u, dev, `k${i}x`, nodes[other]!));
+          work.push(() => regs[other]!.register(u, dev, `k${i}x`, nodes[other]!));
           want.get(nodes[other]!)!.push(u);
         }
       });
-      await Promise.all(work);
+      // Set-up in chunks of 500: thousands of commands queued at once can outlast an adapter's
+      // command timeout on a busy machine, and the set-up is not what this test is about.
+      for (let i = 0; i < work.length; i += 500) await Promise.all(work.slice(i, i + 500).map((w) => w()));
       const t0 = Date.now();
       const got = await regs[0]!.nodesFor(users);
       const ms = Date.now() - t0;
