@@ -64,7 +64,8 @@ export const CLOSE_CODES = {
   unsupported_version: { code: 4003, action: 'stop', description: 'The client speaks a protocol version this server does not.' },
   protocol_violation: { code: 4004, action: 'stop', description: 'Too many bad frames in a row (`limits.maxBadFrames`); the client is broken.' },
   hello_timeout: { code: 4100, action: 'reconnect', description: 'No `hello` within `limits.helloTimeoutMs` of the upgrade.' },
-  going_away: { code: 4101, action: 'reconnect', description: 'The node is shutting down; reconnect (to another node) with backoff.' },
+  going_away: { code: 4101, action: 'reconnect', description: 'The node is shutting down (drain: it stopped taking writes and finished the commits in flight first); reconnect (to another node) with backoff and resume from your cursors.' },
+  slow_consumer: { code: 4102, action: 'reconnect', description: 'The client did not read its frames fast enough: more than the node\'s outbound bound (`MAX_OUTBOUND_BYTES`) was waiting to be written to it. Reconnect and resume from your cursors; nothing is lost.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 export type CloseCodeName = keyof typeof CLOSE_CODES;

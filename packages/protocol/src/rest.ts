@@ -55,6 +55,7 @@ export interface RouteDoc {
 export const ROUTES = [
   { method: 'GET', path: '/healthz', auth: false, summary: 'Liveness: the process is up. `{"status":"ok"}`.' },
   { method: 'GET', path: '/readyz', auth: false, summary: 'Readiness: the store answers. 200 `{"status":"ready"}`, or 503 `{"status":"unavailable"}`.' },
+  { method: 'GET', path: '/metrics', auth: false, summary: 'Prometheus metrics of this node (text exposition format): connections, frames, commits, latencies, store, bus, buffers, errors by code, process and event loop. Keep it away from the public (the example HAProxy config denies it).' },
   { method: 'POST', path: '/v1/auth/register', auth: false, summary: 'Create an account and log in its first device.', body: RegisterBody, response: SessionResponse, status: 201 },
   { method: 'POST', path: '/v1/auth/login', auth: false, summary: 'Log in: a new device id and token pair.', body: LoginBody, response: SessionResponse },
   { method: 'POST', path: '/v1/auth/refresh', auth: false, summary: 'Trade a refresh token for a new pair (rotation; reuse of an old token logs the device out).', body: RefreshBody, response: SessionResponse },

@@ -16,6 +16,7 @@ import { ReceiptService } from './core/receipts.js';
 import { TokenIssuer } from './core/tokens.js';
 import { Writer } from './core/writer.js';
 import { LocalHub } from './gateway/hub.js';
+import { Metrics } from './metrics.js';
 import { liveAdapters } from './live.js';
 import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
@@ -44,7 +45,7 @@ export interface ConfabNode {
   listen(): Promise<string>;
   /** The base URL once listening. */
   readonly url: string;
-  /** Closes connections with `going_away`, waits for pending commits, closes the store. */
+  /** Drains: refuses new connections and writes, finishes pending commits, closes connections with `going_away`, closes the store. */
   close(): Promise<void>;
 }
 
@@ -71,7 +72,14 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     throw err;
   });
   // One node commits and delivers in one order; several publish independently and may overtake each other.
-  const hub = new LocalHub(config.bus === 'redis' ? config.reorderWaitMs : 0);
+  // Read at scrape time; the gateway and writer exist by then.
+  const metrics: Metrics = new Metrics({
+    connections: (): number => gateway.connections,
+    outbound: (): { total: number; max: number } => gateway.outbound(),
+    writerDepth: (): number => writer.depth,
+    busDropped: () => ('dropped' in bus && typeof bus.dropped === 'number' ? bus.dropped : 0),
+  }, { node: config.nodeId });
+  const hub = new LocalHub(config.bus === 'redis' ? config.reorderWaitMs : 0, metrics);
   // Presence across nodes: after this node's directory write, the other live nodes are told to
   // re-read; with a shared directory, watched users are also re-read every third of the node TTL
   // (a crashed node's users go offline, a lost announcement is made up for).
@@ -86,16 +94,30 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     announce,
     ...(config.bus === 'redis' ? { resyncMs: Math.max(100, Math.floor(config.nodeTtlMs / 3)) } : {}),
   });
-  await bus.subscribe(config.nodeId, (e) => (e.type === 'presence' ? presence.remoteChanged(e.userId, e.hideLastSeen) : hub.dispatch(e)));
+  await bus.subscribe(config.nodeId, (e) => {
+    metrics.busReceived.labels(e.type).inc();
+    if (e.type === 'presence') presence.remoteChanged(e.userId, e.hideLastSeen);
+    else hub.dispatch(e);
+  });
 
   const fanout = new Fanout(store, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
   const receipts = new ReceiptService(store, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
   const writer = new Writer(store, (results) => {
     const fresh: Message[] = [];
-    for (const r of results) if (r.ok && !r.duplicate) fresh.push(r.message);
+    for (const r of results) {
+      if (!r.ok) continue;
+      if (r.duplicate) metrics.duplicates.inc();
+      else {
+        fresh.push(r.message);
+        metrics.committed.labels(r.message.kind).inc();
+      }
+    }
     fanout.messages(fresh);
     // A sender's cursors moved to its message: the aggregate may have too.
     for (const id of new Set(fresh.filter((m) => m.kind === 'message').map((m) => m.conversationId))) receipts.touch(id as ConversationId);
+  }, undefined, (entries, seconds) => {
+    metrics.appendBatch.observe(entries);
+    metrics.appendSeconds.observe(seconds);
   });
   const auth = new AuthService(store, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
   const conversations = new ConversationService(store, fanout, config.limits.maxGroupMembers, receipts);
@@ -103,8 +125,8 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
 
   let closing = false;
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
-  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log });
-  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log });
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, metrics }, { bodyLimit: config.limits.maxFrameBytes, log });
+  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, metrics }, config.maxOutboundBytes);
 
   let url = '';
   let closed: Promise<void> | undefined;
@@ -123,6 +145,11 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
       closed ??= (async () => {
         closing = true; // /readyz says so at once: load balancers stop sending new work
         presence.stop();
+        // Drain: no new connections or writes; the commits in flight finish and their acks and
+        // live frames go out before the connections are closed (4101: reconnect elsewhere).
+        gateway.drain();
+        await writer.idle();
+        await fanout.flushed();
         await Promise.all([gateway.close(), http.close()]);
         await writer.idle();
         await presence.flush();

@@ -24,6 +24,10 @@ export interface Config {
   nodeTtlMs: number;
   /** `BUS=redis`: how long an entry that arrives ahead of an earlier one waits for it. */
   reorderWaitMs: number;
+  /** Most bytes waiting to be written to one connection before it is cut off (`slow_consumer`). */
+  maxOutboundBytes: number;
+  /** SIGTERM/SIGINT: the drain must be over within this long, or the process exits anyway. */
+  shutdownTimeoutMs: number;
   limits: Limits;
 }
 
@@ -56,6 +60,8 @@ export const OPTIONS = [
   top({ key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', default: 'redis://127.0.0.1:6379', description: 'Redis for `BUS=redis`: `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS).' }),
   top({ key: 'redisKeyPrefix', env: 'REDIS_KEY_PREFIX', flag: '--redis-key-prefix', kind: 'string', default: 'confab:', description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.' }),
   top({ key: 'nodeTtlMs', env: 'NODE_TTL_MS', flag: '--node-ttl-ms', kind: 'int', default: 15_000, description: '`BUS=redis`: liveness TTL of a node, ms. Nodes refresh it every third of it; a node silent this long is dead: its sessions and presence stop counting (its users show offline).' }),
+  top({ key: 'maxOutboundBytes', env: 'MAX_OUTBOUND_BYTES', flag: '--max-outbound-bytes', kind: 'int', default: 4 * 1024 * 1024, description: 'Back-pressure: most bytes of frames waiting to be written to one connection. A client that reads slower than its traffic is closed with 4102 `slow_consumer` past it (it reconnects and resumes from its cursors), so a stalled reader cannot grow the node\'s memory. Catch-up pages are written one at a time and do not count against it.' }),
+  top({ key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', kind: 'int', default: 15_000, description: 'On SIGTERM/SIGINT the node drains (readiness off, new connections and writes refused, commits in flight finished, clients closed with 4101 `going_away`); if that takes longer than this, it exits with status 1 anyway.' }),
   top({ key: 'reorderWaitMs', env: 'REORDER_WAIT_MS', flag: '--reorder-wait-ms', kind: 'int', default: 50, description: '`BUS=redis`: an entry that reaches a node ahead of an earlier entry of its conversation (committed on another node, still on its way) is held this long for it; a gap that outlasts it is read from the store by each connection. 0: no wait.' }),
 ] as const;
 
@@ -131,6 +137,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   if (!/^rediss?:\/\/[^\s]+$/.test(config.redisUrl) || !URL.canParse(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
   if (!/^[\x21-\x7e]{1,64}$/.test(config.redisKeyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 printable ASCII characters');
   if (config.nodeTtlMs < 300) throw new ConfigError('NODE_TTL_MS must be at least 300');
+  if (config.maxOutboundBytes < 64 * 1024) throw new ConfigError('MAX_OUTBOUND_BYTES must be at least 65536');
+  if (config.shutdownTimeoutMs < 1) throw new ConfigError('SHUTDOWN_TIMEOUT_MS must be at least 1');
   if (!(config.reorderWaitMs >= 0 && config.reorderWaitMs <= 10_000)) throw new ConfigError('REORDER_WAIT_MS must be between 0 and 10000');
   return config;
 }

@@ -7,8 +7,16 @@ export async function runNode(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const node = await build(config);
   await node.listen();
   const stop = (signal: string) => {
-    node.log.info({ signal }, 'shutting down');
-    node.close().then(() => process.exit(0), (err: unknown) => {
+    node.log.info({ signal, deadlineMs: config.shutdownTimeoutMs }, 'draining');
+    const deadline = setTimeout(() => {
+      node.log.error({ deadlineMs: config.shutdownTimeoutMs }, 'drain did not finish in time: exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    node.close().then(() => {
+      node.log.info('drained');
+      process.exit(0);
+    }, (err: unknown) => {
       node.log.error({ err }, 'shutdown failed');
       process.exit(1);
     });

@@ -78,13 +78,16 @@ test('health and readiness', async () => {
   assert.deepEqual((await http(url, 'GET', '/readyz')).body, { status: 'ready' });
 });
 
-test('no token, password or refresh token ever reaches the log', async () => {
+test('no token, password, refresh token or message text ever reaches the log', async () => {
   const username = uname('log');
   const s = (await http(url, 'POST', '/v1/auth/register', { username, password: 'my secret passphrase' })).body;
-  await http(url, 'POST', '/v1/auth/refresh', { refreshToken: s.refreshToken });
+  const r = (await http(url, 'POST', '/v1/auth/refresh', { refreshToken: s.refreshToken })).body;
   await http(url, 'GET', '/v1/me', undefined, s.accessToken);
   await http(url, 'GET', '/v1/nope', undefined, s.accessToken);
+  const group = (await http(url, 'POST', '/v1/conversations', { name: 'log check', members: [] }, r.accessToken)).body;
+  const sent = await http(url, 'POST', `/v1/conversations/${group.id}/messages`, { clientId: 'log-1', text: 'a very private message' }, r.accessToken);
+  assert.equal(sent.status, 201);
   const all = logLines.join('');
   assert.ok(logLines.length > 0, 'the node logged at trace level');
-  for (const secret of [s.accessToken, s.refreshToken, 'my secret passphrase']) assert.ok(!all.includes(secret));
+  for (const secret of [s.accessToken, s.refreshToken, r.accessToken, r.refreshToken, 'my secret passphrase', 'a very private message']) assert.ok(!all.includes(secret));
 });

@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { DEFAULT_LIMITS, type Message, type ServerFrame } from '@confab/protocol';
+import { DEFAULT_LIMITS, ERROR_CODES, type Message, type ServerFrame } from '@confab/protocol';
 import { ClientSession, type GatewayContext } from '../src/gateway/session.js';
 import { LocalHub } from '../src/gateway/hub.js';
 import { MemorySessions } from '../src/adapters/memory/memory-sessions.js';
 import type { Store } from '../src/ports/store.js';
 import { StoreUnavailableError } from '../src/errors.js';
+import { Metrics } from '../src/metrics.js';
 
 const C = '01a2026d-7606-705c-bed7-fb9a4afb2868';
 const U = '01a2026d-759c-72cf-bcf4-95578b9fbd3a';
@@ -33,6 +34,7 @@ function harness(opts: { failMemberOnce?: boolean } = {}) {
     nodeId: 'n1', limits: { ...DEFAULT_LIMITS, maxPageSize: 3 }, store,
     auth: { authenticate: () => Promise.resolve({ userId: U, deviceId: 'd', username: 'u', expiresAt: Date.now() + 600_000 }) },
     hub, sessions: new MemorySessions(), log: pino({ level: 'silent' }),
+    metrics: new Metrics({ connections: () => 1, outbound: () => ({ total: 0, max: 0 }), writerDepth: () => 0, busDropped: () => 0 }, { node: 'n1' }),
     presence: { connect: () => undefined, disconnect: () => undefined, unwatch: () => undefined },
   } as unknown as GatewayContext;
   const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, push: (t) => { frames.push(JSON.parse(t) as ServerFrame); }, close: () => undefined }, ctx);
@@ -136,4 +138,16 @@ test('without a cursor, a conversation is live from hello: an overtaking entry d
   await h.until(() => h.frames.some((f) => f.type === 'sync.done'));
   h.session.deliverLive(entry(6)); // the late publish of 6: already delivered, dropped
   assert.deepEqual(h.delivered(), [6, 7]);
+});
+
+test('a draining node refuses sends, edits and deletes with unavailable (retryable), before anything is submitted', async () => {
+  const h = harness();
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't' }));
+  await h.until(() => h.frames.some((f) => f.type === 'welcome'));
+  h.session.drain();
+  h.session.onText(JSON.stringify({ type: 'send', id: 's1', conversationId: C, clientId: 'c-drain', text: 'late' }));
+  h.session.onText(JSON.stringify({ type: 'delete', id: 'd1', conversationId: C, clientId: 'c-drain2', messageId: '01a2026d-7606-705c-bed7-fb9a4afb2869' }));
+  const errors = h.frames.filter((f) => f.type === 'error');
+  assert.deepEqual(errors.map((f) => f.type === 'error' && [f.id, f.code]), [['s1', 'unavailable'], ['d1', 'unavailable']]);
+  assert.equal(ERROR_CODES.unavailable.retryable, true);
 });

@@ -17,6 +17,8 @@ export class Writer {
     private readonly store: Store,
     private readonly onCommitted: (results: AppendResult[]) => void,
     private readonly maxBatch = 256,
+    /** Told the size and duration (seconds) of every commit that succeeded. */
+    private readonly observe?: (entries: number, seconds: number) => void,
   ) {}
 
   append(request: AppendRequest): Promise<AppendResult> {
@@ -43,7 +45,9 @@ export class Writer {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.maxBatch);
       try {
+        const started = performance.now();
         const results = await this.store.append(batch.map((p) => p.request));
+        this.observe?.(batch.length, (performance.now() - started) / 1000);
         this.onCommitted(results);
         batch.forEach((p, i) => p.resolve(results[i]!));
       } catch (err) {

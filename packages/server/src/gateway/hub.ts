@@ -2,6 +2,7 @@
 // the users they name.
 import type { ServerFrame, UserId } from '@confab/protocol';
 import type { Envelope } from '../ports/bus.js';
+import type { Metrics } from '../metrics.js';
 import { Reorder } from './reorder.js';
 import type { ClientSession } from './session.js';
 
@@ -17,8 +18,10 @@ export class LocalHub {
    *   an earlier one of its conversation waits for it (see reorder.ts); 0: entries arrive in
    *   commit order (one node), nothing to reorder
    */
-  constructor(reorderWaitMs = 0) {
-    if (reorderWaitMs > 0) this.#reorder = new Reorder(reorderWaitMs, (e) => this.#deliver(e));
+  constructor(reorderWaitMs = 0, private readonly metrics?: Metrics) {
+    if (reorderWaitMs > 0) {
+      this.#reorder = new Reorder(reorderWaitMs, (e) => this.#deliver(e), metrics ? { held: () => metrics.reorderHeld.inc(), gaveUp: () => metrics.reorderGaveUp.inc() } : {});
+    }
   }
 
   add(userId: UserId, session: ClientSession): void {
@@ -75,6 +78,7 @@ export class LocalHub {
   }
 
   #deliver(envelope: MessageEnvelope): void {
+    this.metrics?.commitToNode.observe(Math.max(0, Date.now() - envelope.message.createdAt) / 1000);
     // One JSON.stringify per message on this node, not one per recipient connection.
     let text: string | undefined;
     const frame = () => (text ??= JSON.stringify({ type: 'message', message: envelope.message } satisfies ServerFrame));

@@ -31,7 +31,12 @@ export class Reorder<T extends { message: Message }> {
    * @param waitMs how long an entry that runs ahead waits for the ones before it
    * @param release called with every entry, in seq order per conversation where the wait allowed
    */
-  constructor(private readonly waitMs: number, private readonly release: (entry: T) => void, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly waitMs: number,
+    private readonly release: (entry: T) => void,
+    private readonly counts: { held?: () => void; gaveUp?: () => void } = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.#sweep = setInterval(() => this.#forgetIdle(), IDLE_MS);
     this.#sweep.unref();
   }
@@ -49,6 +54,7 @@ export class Reorder<T extends { message: Message }> {
     s.at = this.now();
     if (seq > s.high + 1) {
       s.ahead.set(seq, entry);
+      this.counts.held?.();
       if (s.ahead.size > MAX_AHEAD) return this.#giveUp(s);
       s.timer ??= setTimeout(() => this.#giveUp(s), this.waitMs);
       return;
@@ -93,7 +99,9 @@ export class Reorder<T extends { message: Message }> {
     const seqs = [...s.ahead.keys()].sort((a, b) => a - b);
     const entries = seqs.map((q) => s.ahead.get(q)!);
     s.ahead.clear();
-    if (seqs.length > 0) s.high = seqs[seqs.length - 1]!;
+    if (seqs.length === 0) return;
+    this.counts.gaveUp?.();
+    s.high = seqs[seqs.length - 1]!;
     for (const e of entries) this.release(e);
   }
 

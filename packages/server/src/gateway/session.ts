@@ -18,6 +18,7 @@ import type { ReceiptService } from '../core/receipts.js';
 import { TokenBucket } from '../core/rate-limit.js';
 import type { SessionRegistry } from '../ports/sessions.js';
 import type { Store } from '../ports/store.js';
+import type { Metrics } from '../metrics.js';
 import { Coalescer } from './coalescer.js';
 import type { LocalHub } from './hub.js';
 
@@ -43,6 +44,7 @@ export interface GatewayContext {
   hub: LocalHub;
   sessions: SessionRegistry;
   log: Logger;
+  metrics: Metrics;
 }
 
 /** Delivery state of one conversation on this connection. */
@@ -66,6 +68,8 @@ const UNREAD_PUSH_MS = 500;
 export class ClientSession implements PresenceWatcher {
   readonly id: string;
   #state: 'hello' | 'authenticating' | 'open' | 'closed' = 'hello';
+  /** The node is draining: mutations are refused (`unavailable`) so the commits in flight can finish. */
+  #draining = false;
   #auth: Auth | undefined;
   readonly #streams = new Map<ConversationId, Stream>();
   readonly #bucket: TokenBucket;
@@ -126,6 +130,7 @@ export class ClientSession implements PresenceWatcher {
     }
     const parsed = ClientFrame.safeParse(data);
     if (!parsed.success) return this.#bad(id, new AppError('bad_request', 'The frame does not match its schema.', { details: issuesOf(parsed.error) }));
+    this.ctx.metrics.frameIn(type);
     this.#badFrames = 0;
     this.#handle(parsed.data);
   }
@@ -179,11 +184,16 @@ export class ClientSession implements PresenceWatcher {
     if (m.seq <= s.delivered) return;
     if (m.seq === s.delivered + 1) {
       s.delivered = m.seq;
-      if (frame) this.transport.push(frame());
-      else this.#sendNow({ type: 'message', message: m });
+      if (frame) {
+        this.ctx.metrics.frameOut('message');
+        this.transport.push(frame());
+      } else {
+        this.#sendNow({ type: 'message', message: m });
+      }
       return;
     }
     // A gap: an earlier entry was missed (or is still on its way); the store has it.
+    this.ctx.metrics.gapFills.inc();
     s.liveMax = m.seq;
     void this.#fill(cid, s);
   }
@@ -223,6 +233,11 @@ export class ClientSession implements PresenceWatcher {
 
   presenceChanged(userId: UserId): void {
     if (this.#state === 'open') this.#presenceOut.add(userId);
+  }
+
+  /** The node is shutting down: from now on sends, edits and deletes get `unavailable` (clients resend elsewhere). */
+  drain(): void {
+    this.#draining = true;
   }
 
   /** Closes with a registry close code (e.g. on shutdown). */
@@ -350,6 +365,7 @@ export class ClientSession implements PresenceWatcher {
   }
 
   #mutate(frame: ClientFrameOf<'send'> | ClientFrameOf<'edit'> | ClientFrameOf<'delete'>, me: UserId): void {
+    if (this.#draining) return this.#error(frame.id, new AppError('unavailable', 'This node is shutting down; nothing was committed. Resend with the same client id after reconnecting.'));
     const wait = this.#bucket.take();
     if (wait > 0) return this.#error(frame.id, new AppError('rate_limited', `At most ${this.ctx.limits.sendsPerSecond} sends per second; retry in ${wait} ms.`, { retryAfterMs: wait }));
     const cid = frame.conversationId as ConversationId;
@@ -364,9 +380,11 @@ export class ClientSession implements PresenceWatcher {
         : this.ctx.messages.delete(me, cid, frame.messageId as MessageId, frame.clientId));
     }
     this.#writes = op.catch(() => undefined);
+    const started = performance.now();
     this.#request(frame.id, async () => {
       const r = await op;
       this.#sendNow({ type: 'ack', id: frame.id, message: r.message, duplicate: r.duplicate });
+      this.ctx.metrics.sendToAck.observe((performance.now() - started) / 1000);
     });
   }
 
@@ -502,20 +520,26 @@ export class ClientSession implements PresenceWatcher {
   }
 
   #bad(id: string | undefined, e: AppError): void {
+    this.ctx.metrics.frameIn('invalid');
     this.#error(id, e);
     if (++this.#badFrames >= this.ctx.limits.maxBadFrames) this.#close('protocol_violation');
   }
 
   #error(id: string | undefined, e: AppError): void {
+    this.ctx.metrics.error(e.code);
     this.#sendNow({ type: 'error', ...(id !== undefined ? { id } : {}), ...e.toBody() });
   }
 
   #sendNow(frame: ServerFrame): void {
-    if (this.#state !== 'closed') this.transport.push(JSON.stringify(frame));
+    if (this.#state === 'closed') return;
+    this.ctx.metrics.frameOut(frame.type);
+    this.transport.push(JSON.stringify(frame));
   }
 
   #send(frame: ServerFrame): Promise<void> {
     if (this.#state === 'closed') return Promise.resolve();
+    this.ctx.metrics.frameOut(frame.type);
+    if (frame.type === 'sync.page') this.ctx.metrics.catchUpPages.inc();
     return this.transport.send(JSON.stringify(frame));
   }
 

@@ -4,9 +4,13 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { CLOSE_CODES } from '@confab/protocol';
 import { ClientSession, type GatewayContext } from './session.js';
 
 export const WS_PATH = '/v1/ws';
+
+/** Close codes counted by value in metrics (RFC 6455's and ours); any other counts as `other`. */
+const KNOWN_CLOSE_CODES = new Set<number>([1000, 1001, 1005, 1006, 1009, 1011, ...Object.values(CLOSE_CODES).map((c) => c.code)]);
 
 export class WsGateway {
   readonly #wss: WebSocketServer;
@@ -14,7 +18,7 @@ export class WsGateway {
   readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
   #closing = false;
 
-  constructor(server: Server, private readonly ctx: GatewayContext) {
+  constructor(server: Server, private readonly ctx: GatewayContext, private readonly maxOutboundBytes: number) {
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames past 4x the limit are not even buffered: ws closes with 1009.
@@ -41,6 +45,18 @@ export class WsGateway {
     return this.#sessions.size;
   }
 
+  /** Bytes waiting to be written to the connections: all together, and the most for one. */
+  outbound(): { total: number; max: number } {
+    let total = 0;
+    let max = 0;
+    for (const ws of this.#sessions.keys()) {
+      const b = ws.bufferedAmount;
+      total += b;
+      if (b > max) max = b;
+    }
+    return { total, max };
+  }
+
   #accept(ws: WebSocket): void {
     const decoder = new TextDecoder('utf-8', { fatal: true });
     const session = new ClientSession(randomUUID(), {
@@ -49,11 +65,16 @@ export class WsGateway {
         ws.send(text, () => resolve());
       }),
       push: (text) => {
-        if (ws.readyState === ws.OPEN) ws.send(text);
+        if (ws.readyState !== ws.OPEN) return;
+        // Back-pressure: a client that does not read would make the node buffer its frames
+        // without bound. Past the bound it is cut off; it reconnects and resumes from its cursors.
+        if (ws.bufferedAmount > this.maxOutboundBytes) return this.#cutSlow(ws, session);
+        ws.send(text);
       },
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
+    this.ctx.metrics.connectionsOpened.inc();
     let lastHeard = Date.now();
     this.#heartbeat(ws, () => lastHeard);
     ws.on('pong', () => { lastHeard = Date.now(); });
@@ -70,13 +91,32 @@ export class WsGateway {
       }
       session.onText(text);
     });
-    ws.on('close', () => {
+    ws.on('close', (code: number) => {
+      this.ctx.metrics.connectionsClosed.labels(KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other').inc();
       this.#sessions.delete(ws);
       clearTimeout(this.#heartbeats.get(ws));
       this.#heartbeats.delete(ws);
       session.onClosed();
     });
     ws.on('error', (err) => this.ctx.log.debug({ err: err.message, conn: session.id }, 'websocket error'));
+  }
+
+  /**
+   * Closes a connection whose unwritten frames passed the bound. The close frame queues behind
+   * what the client is not reading, so the socket is destroyed right after: its buffers are
+   * freed now, not when the client gets round to reading.
+   */
+  #cutSlow(ws: WebSocket, session: ClientSession): void {
+    this.ctx.log.info({ conn: session.id, user: session.userId, buffered: ws.bufferedAmount }, 'slow consumer cut off');
+    this.ctx.metrics.slowConsumers.inc();
+    session.close('slow_consumer');
+    setImmediate(() => ws.terminate());
+  }
+
+  /** Stops taking new connections and writes; open connections keep receiving until close(). */
+  drain(): void {
+    this.#closing = true;
+    for (const s of this.#sessions.values()) s.drain();
   }
 
   /**
@@ -107,7 +147,7 @@ export class WsGateway {
    * `graceMs` to finish the closing handshake, then drops whatever is left.
    */
   async close(graceMs = 2000): Promise<void> {
-    this.#closing = true;
+    this.drain();
     for (const t of this.#heartbeats.values()) clearTimeout(t);
     const open = [...this.#sessions.keys()];
     const closed = Promise.all(open.map((ws) => new Promise<void>((resolve) => {

@@ -13,6 +13,7 @@ import type { MessageService } from '../core/messages.js';
 import type { PresenceService } from '../core/presence.js';
 import type { ReceiptService } from '../core/receipts.js';
 import { Id } from '@confab/protocol';
+import type { Metrics } from '../metrics.js';
 
 export interface HttpContext {
   auth: AuthService;
@@ -21,6 +22,7 @@ export interface HttpContext {
   receipts: ReceiptService;
   presence: PresenceService;
   ready: () => Promise<boolean>;
+  metrics: Metrics;
 }
 
 interface Caller { userId: UserId; deviceId: DeviceId }
@@ -56,6 +58,7 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
       if (await ctx.ready()) return { status: 'ready' };
       return reply.code(503).send({ status: 'unavailable' });
     },
+    'GET /metrics': async (_req, reply) => reply.type(ctx.metrics.contentType).send(await ctx.metrics.text()),
     'POST /v1/auth/register': async (req, reply) => {
       const b = parse(RegisterBody, req.body);
       return reply.code(201).send(await ctx.auth.register(b.username, b.password, b.deviceName));

@@ -29,8 +29,15 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     reply.header('cache-control', 'no-store');
   });
 
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    ctx.metrics.http.labels(req.method, route, String(reply.statusCode)).inc();
+    ctx.metrics.httpSeconds.labels(req.method, route).observe(reply.elapsedTime / 1000);
+  });
+
   app.setErrorHandler((err: unknown, req, reply) => {
     const e = mapError(err);
+    ctx.metrics.error(e.code);
     if (e.code === 'internal') req.log.error({ err }, 'request failed');
     void reply.code(e.status).send({ error: e.toBody() });
   });

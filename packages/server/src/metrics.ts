@@ -1,0 +1,100 @@
+// The node's Prometheus metrics (prom-client), served at GET /metrics. One registry per node,
+// so several nodes in one process (tests) do not mix their figures. Hot-path counters are
+// label children resolved once; readings of state (connections, buffers, queue depth) are taken
+// when Prometheus scrapes, not on every change. docs/operations.md lists every metric.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the node reads at scrape time. */
+export interface MetricSources {
+  connections(): number;
+  /** Bytes waiting to be written to the node's connections: the sum and the largest. */
+  outbound(): { total: number; max: number };
+  writerDepth(): number;
+  /** Envelopes the bus dropped since start. */
+  busDropped(): number;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #framesIn: Counter<'type'>;
+  readonly #framesOut: Counter<'type'>;
+  readonly #framesInByType = new Map<string, Counter.Internal>();
+  readonly #framesOutByType = new Map<string, Counter.Internal>();
+  readonly #errors: Counter<'code'>;
+  readonly #errorsByCode = new Map<string, Counter.Internal>();
+  readonly connectionsOpened: Counter;
+  readonly connectionsClosed: Counter<'code'>;
+  readonly committed: Counter<'kind'>;
+  readonly duplicates: Counter;
+  readonly sendToAck: Histogram;
+  readonly commitToNode: Histogram;
+  readonly appendSeconds: Histogram;
+  readonly appendBatch: Histogram;
+  readonly busReceived: Counter<'type'>;
+  readonly gapFills: Counter;
+  readonly catchUpPages: Counter;
+  readonly slowConsumers: Counter;
+  readonly reorderHeld: Counter;
+  readonly reorderGaveUp: Counter;
+  readonly http: Counter<'method' | 'route' | 'status'>;
+  readonly httpSeconds: Histogram<'method' | 'route'>;
+
+  constructor(sources: MetricSources, labels: { node: string }) {
+    const r = this.registry;
+    r.setDefaultLabels(labels);
+    collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 20 });
+    const registers = [r];
+    this.#framesIn = new Counter({ name: 'confab_frames_in_total', help: 'WebSocket frames received, by frame type (invalid: could not be parsed or validated).', labelNames: ['type'], registers });
+    this.#framesOut = new Counter({ name: 'confab_frames_out_total', help: 'WebSocket frames sent, by frame type.', labelNames: ['type'], registers });
+    this.#errors = new Counter({ name: 'confab_errors_total', help: 'Errors answered to clients (WebSocket error frames and REST error bodies), by error code.', labelNames: ['code'], registers });
+    this.connectionsOpened = new Counter({ name: 'confab_connections_opened_total', help: 'WebSocket connections accepted.', registers });
+    this.connectionsClosed = new Counter({ name: 'confab_connections_closed_total', help: 'WebSocket connections closed, by close code.', labelNames: ['code'], registers });
+    this.committed = new Counter({ name: 'confab_entries_committed_total', help: 'Log entries committed by this node (message, edit, delete).', labelNames: ['kind'], registers });
+    this.duplicates = new Counter({ name: 'confab_sends_duplicate_total', help: 'Sends answered with an earlier commit of the same client id (resends).', registers });
+    this.sendToAck = new Histogram({ name: 'confab_send_ack_seconds', help: 'From a send/edit/delete frame read to its ack written (WebSocket).', buckets: LATENCY_BUCKETS, registers });
+    this.commitToNode = new Histogram({ name: 'confab_delivery_seconds', help: 'From an entry\'s creation on the sending node to its hand-over to this node\'s connections (commit, fan-out, bus).', buckets: LATENCY_BUCKETS, registers });
+    this.appendSeconds = new Histogram({ name: 'confab_store_append_seconds', help: 'Duration of one group commit (a batch of entries, one transaction).', buckets: LATENCY_BUCKETS, registers });
+    this.appendBatch = new Histogram({ name: 'confab_store_append_batch_entries', help: 'Entries per group commit.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
+    this.busReceived = new Counter({ name: 'confab_bus_envelopes_received_total', help: 'Envelopes this node received from the bus, by type.', labelNames: ['type'], registers });
+    this.gapFills = new Counter({ name: 'confab_gap_fills_total', help: 'Live gaps a connection filled from the store (an entry arrived ahead of an earlier one that never came in time).', registers });
+    this.catchUpPages = new Counter({ name: 'confab_catchup_pages_total', help: 'sync.page frames written (catch-up and gap fills).', registers });
+    this.http = new Counter({ name: 'confab_http_requests_total', help: 'REST requests, by method, route template and status.', labelNames: ['method', 'route', 'status'], registers });
+    this.httpSeconds = new Histogram({ name: 'confab_http_request_seconds', help: 'REST request duration, by method and route template.', labelNames: ['method', 'route'], buckets: LATENCY_BUCKETS, registers });
+    new Gauge({ name: 'confab_connections', help: 'Open WebSocket connections.', registers, collect() { this.set(sources.connections()); } });
+    new Gauge({ name: 'confab_outbound_buffered_bytes', help: 'Bytes waiting to be written to this node\'s connections, all together.', registers, collect() { this.set(sources.outbound().total); } });
+    new Gauge({ name: 'confab_outbound_buffered_bytes_max', help: 'Bytes waiting to be written to the most backed-up connection.', registers, collect() { this.set(sources.outbound().max); } });
+    new Gauge({ name: 'confab_writer_queue_entries', help: 'Entries waiting for the next group commit.', registers, collect() { this.set(sources.writerDepth()); } });
+    new Gauge({ name: 'confab_bus_envelopes_dropped', help: 'Envelopes the bus dropped since the node started (Redis away or too slow); only grows.', registers, collect() { this.set(sources.busDropped()); } });
+    this.slowConsumers = new Counter({ name: 'confab_slow_consumers_total', help: 'Connections closed with 4102 slow_consumer: more than MAX_OUTBOUND_BYTES waited to be written to them.', registers });
+    this.reorderHeld = new Counter({ name: 'confab_reorder_held_total', help: 'Entries that reached this node ahead of an earlier one of their conversation and waited for it (cluster).', registers });
+    this.reorderGaveUp = new Counter({ name: 'confab_reorder_gave_up_total', help: 'Waits that ended without the earlier entry: the gap went on to the connections, which read it from the store.', registers });
+  }
+
+  frameIn(type: string): void {
+    child(this.#framesInByType, this.#framesIn, type).inc();
+  }
+
+  frameOut(type: string): void {
+    child(this.#framesOutByType, this.#framesOut, type).inc();
+  }
+
+  error(code: string): void {
+    child(this.#errorsByCode, this.#errors, code).inc();
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function child<L extends string>(cache: Map<string, Counter.Internal>, counter: Counter<L>, value: string): Counter.Internal {
+  let c = cache.get(value);
+  if (!c) cache.set(value, (c = counter.labels(value)));
+  return c;
+}

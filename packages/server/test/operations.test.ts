@@ -1,0 +1,204 @@
+// Issue "production hardening": what an operator relies on. /metrics tells the truth about the
+// node; a client that stops reading is cut off at the outbound bound (and can resume); a node
+// that is told to stop drains (no new writes, commits in flight finish, clients told to go
+// elsewhere) and exits within its deadline without losing an acked message.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
+import { CLOSE_CODES, type Message } from '@confab/protocol';
+import { device, seqs, useNode } from './clients.js';
+import { http, register, spawnNode, tempDir, uname } from './helpers.js';
+import { until } from './redis-env.js';
+import { rawSocket } from './ws-raw.js';
+
+/** Samples of one metric from the text format, as `labels -> value` (labels without `node`). */
+async function scrape(url: string): Promise<(name: string, labels?: Record<string, string>) => number | undefined> {
+  const res = await fetch(`${url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = (m[2] ?? '').split(',').filter((l) => l && !l.startsWith('node=')).sort().join(',');
+    samples.set(`${m[1]}{${labels}}`, Number(m[3]));
+  }
+  return (name, labels = {}) => samples.get(`${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`);
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('metrics', () => {
+  const n = useNode({ limits: { sendsPerSecond: 1000, sendBurst: 1000 } });
+
+  test('GET /metrics counts connections, frames, commits, latencies and errors by code', async () => {
+    const [alice, bob] = await Promise.all([register(n.url, uname('ma')), register(n.url, uname('mb'))]);
+    const a = await n.dev(alice);
+    const b = await n.dev(bob);
+    const dm = await a.api.direct(bob.user.username);
+    for (let i = 0; i < 5; i++) await a.client.send(dm.id, `hello ${i}`);
+    await b.waitFor(dm.id, 5);
+    const raw = await rawSocket(n.url);
+    raw.send('{not json');
+    await raw.next((f) => f.type === 'error' && f.code === 'bad_json');
+    await http(n.url, 'GET', `/v1/conversations/${randomUUID()}`, undefined, alice.accessToken); // 404 conversation_not_found
+
+    const m = await scrape(n.url);
+    assert.equal(m('confab_connections'), 3, 'two SDK devices and the raw socket');
+    assert.equal(m('confab_entries_committed_total', { kind: 'message' }), 5);
+    assert.equal(m('confab_frames_in_total', { type: 'send' }), 5);
+    assert.equal(m('confab_frames_in_total', { type: 'invalid' }), 1);
+    assert.equal(m('confab_frames_out_total', { type: 'ack' }), 5);
+    assert.ok((m('confab_frames_out_total', { type: 'message' }) ?? 0) >= 5, 'live message frames to Bob');
+    assert.equal(m('confab_send_ack_seconds_count'), 5);
+    assert.ok((m('confab_delivery_seconds_count') ?? 0) >= 5);
+    assert.ok((m('confab_store_append_seconds_count') ?? 0) >= 1);
+    assert.equal(m('confab_errors_total', { code: 'bad_json' }), 1);
+    assert.equal(m('confab_errors_total', { code: 'conversation_not_found' }), 1);
+    assert.equal(m('confab_http_requests_total', { method: 'GET', route: '/v1/conversations/:id', status: '404' }), 1, 'REST counted by route template, not by id');
+    assert.ok((m('process_resident_memory_bytes') ?? 0) > 0);
+    assert.ok(m('nodejs_eventloop_lag_seconds') !== undefined, 'event-loop delay');
+    assert.equal(m('confab_writer_queue_entries'), 0);
+    raw.ws.close();
+    await until(async () => (await scrape(n.url))('confab_connections') === 2, 5000, 'the raw socket to be counted closed');
+  });
+
+  test('every metric the Grafana dashboard in docs/ queries is one the node exports', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const exported = new Set((await (await fetch(`${n.url}/metrics`)).text()).split('\n').flatMap((l) => /^# TYPE (\S+) (\w+)/.exec(l)?.slice(1, 3) ?? []).filter((_, i) => i % 2 === 0));
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(?:confab|process|nodejs)_\w+/g) ?? [])));
+    assert.ok(used.size >= 20, `the dashboard queries ${used.size} metrics`);
+    for (const name of used) {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      assert.ok(exported.has(name) || exported.has(base), `${name} is exported`);
+    }
+  });
+});
+
+describe('back-pressure', () => {
+  const BOUND = 64 * 1024;
+  const n = useNode({ config: { maxOutboundBytes: BOUND }, limits: { sendsPerSecond: 10_000, sendBurst: 10_000, userSendsPerSecond: 10_000, userSendBurst: 10_000 } });
+
+  test('a client that stops reading is cut off past MAX_OUTBOUND_BYTES; the others keep receiving; it resumes from its cursor', async (t) => {
+    const [alice, bob, carol] = await Promise.all([register(n.url, uname('sa')), register(n.url, uname('sb')), register(n.url, uname('sc'))]);
+    const b = await n.dev(bob);
+    const c = await n.dev(carol);
+    const group = await c.api.createGroup('busy room', [alice.user.username, bob.user.username]);
+    const stalled = await rawSocket(n.url);
+    await stalled.hello(alice.accessToken);
+    // Alice's client stops reading: the kernel buffers fill, then the node's buffer grows.
+    (stalled.ws as unknown as { _socket: Socket })._socket.pause();
+    const closed = stalled.closed;
+
+    const text = 'x'.repeat(15_000);
+    let sent = 0;
+    let maxBuffered = 0;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const batch = await Promise.all(range(1, 20).map(() => c.client.send(group.id, text)));
+      sent += batch.length;
+      const m = await scrape(n.url);
+      maxBuffered = Math.max(maxBuffered, m('confab_outbound_buffered_bytes_max') ?? 0);
+      if (m('confab_slow_consumers_total') === 1) break;
+      assert.ok(Date.now() < deadline && sent < 4000, `not cut off after ${sent} messages of 15 kB`);
+    }
+    t.diagnostic(`cut off after ${sent} messages of 15 kB; most waiting for it: ${maxBuffered} bytes`);
+    const m = await scrape(n.url);
+    assert.equal(m('confab_connections_closed_total', { code: String(CLOSE_CODES.slow_consumer.code) }) ?? m('confab_connections_closed_total', { code: '1006' }), 1, 'closed by the node');
+    assert.ok(maxBuffered <= BOUND + 16 * 1024, `never more than the bound plus one frame waited for it (saw ${maxBuffered})`);
+    // The others did not notice.
+    const seen = await b.waitFor(group.id, sent, 30_000);
+    assert.deepEqual(seqs(seen), range(1, sent));
+    // The stalled client finds its connection closed once it reads again.
+    (stalled.ws as unknown as { _socket: Socket })._socket.resume();
+    const { code } = await closed;
+    assert.ok(code === CLOSE_CODES.slow_consumer.code || code === 1006, `closed with ${code}`);
+
+    // Resumable: what it got before the cut, then everything after its cursor, nothing twice.
+    const got = stalled.frames.flatMap((f) => (f.type === 'message' ? [f.message.seq] : []));
+    const cursor = got.length === 0 ? 0 : got[got.length - 1]!;
+    assert.deepEqual(got, range(1, cursor), 'what arrived before the cut arrived in order');
+    assert.ok(cursor < sent, 'it was cut off before it had everything');
+    const again = await rawSocket(n.url);
+    await again.hello(alice.accessToken, { [group.id]: cursor });
+    await again.next((f) => f.type === 'sync.done' && f.conversationId === group.id, 30_000);
+    const resumed = again.frames.flatMap((f) => (f.type === 'sync.page' ? f.messages.map((x) => x.seq) : f.type === 'message' ? [f.message.seq] : []));
+    assert.deepEqual(resumed, range(cursor + 1, sent));
+    again.ws.close();
+  });
+});
+
+/** A free TCP port on 127.0.0.1. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('graceful drain', () => {
+  test('SIGTERM under load: clients told 4101, commits in flight finish, exit 0 in time; after the restart nothing acked is lost and nothing is doubled', async (t) => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const args = ['--port', String(port), '--sends-per-second', '1000', '--send-burst', '1000', '--shutdown-timeout-ms', '10000'];
+    const first = await spawnNode(dataDir, args);
+    const url = first.url;
+    const [alice, bob] = await Promise.all([register(url, uname('da')), register(url, uname('db'))]);
+    const a = await device(url, alice);
+    const b = await device(url, bob);
+    t.after(() => Promise.all([a.client.close(), b.client.close()]));
+    const dm = await a.api.direct(bob.user.username);
+    const codes: number[] = [];
+    for (const d of [a, b]) d.client.on('state', (s) => { if (s.state !== 'open' && s.code !== undefined) codes.push(s.code); });
+
+    // Both send without pause; the SDK resends what was refused or cut off, with the same client id.
+    const acked: Message[] = [];
+    let sending = true;
+    const loops = [a, b].map(async (d, k) => {
+      for (let i = 0; sending; i++) acked.push(await d.client.send(dm.id, `${k}:${i}`));
+    });
+    await until(() => acked.length >= 40, 20_000, '40 acked sends');
+
+    const t0 = Date.now();
+    first.child.kill('SIGTERM');
+    const exitCode = await first.exited;
+    const drainMs = Date.now() - t0;
+    t.diagnostic(`drained and exited in ${drainMs} ms with ${acked.length} acked`);
+    assert.equal(exitCode, 0, 'a clean exit');
+    assert.ok(drainMs < 10_000, 'within SHUTDOWN_TIMEOUT_MS');
+    await until(() => codes.filter((c) => c === CLOSE_CODES.going_away.code).length >= 2, 5000, 'both clients told going_away');
+
+    const second = await spawnNode(dataDir, args);
+    t.after(() => { second.child.kill('SIGKILL'); });
+    const before = acked.length;
+    await until(() => acked.length >= before + 40, 30_000, '40 more acked sends after the restart');
+    sending = false;
+    await Promise.all(loops);
+
+    const log: Message[] = [];
+    for (let after = 0; ;) {
+      const page = await http(url, 'GET', `/v1/conversations/${dm.id}/messages?after=${after}&limit=200`, undefined, (await a.api.accessToken()));
+      const ms = (page.body as { messages: Message[] }).messages;
+      if (ms.length === 0) break;
+      log.push(...ms);
+      after = ms[ms.length - 1]!.seq;
+    }
+    assert.deepEqual(seqs(log), range(1, acked.length), 'every send once: the log is exactly the acked sends');
+    const bySeq = new Map(log.map((m) => [m.seq, m.messageId]));
+    for (const m of acked) assert.equal(bySeq.get(m.seq), m.messageId);
+    for (const k of [0, 1]) {
+      const mine = log.filter((m) => m.text.startsWith(`${k}:`)).map((m) => Number(m.text.split(':')[1]));
+      assert.deepEqual(mine, range(0, mine.length - 1), `sender ${k}: its order kept across the drain`);
+    }
+    await until(() => b.of(dm.id).length >= log.length, 20_000, 'Bob to hold the whole log');
+    assert.deepEqual(seqs(b.of(dm.id)), range(1, log.length));
+  });
+});
