@@ -6,6 +6,7 @@ import { canPin } from './node.js';
 import { machine } from './report.js';
 import { groups } from './scenarios/groups.js';
 import { presence } from './scenarios/presence.js';
+import { idle } from './scenarios/idle.js';
 import { sync } from './scenarios/sync.js';
 
 export type Opts = Record<string, string | boolean | undefined>;
@@ -39,7 +40,7 @@ export interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups, presence, sync };
+const SCENARIOS: Record<string, Scenario> = { groups, presence, sync, idle };
 
 const COMMON = {
   json: { type: 'boolean', default: false },
