@@ -4,7 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { canPin } from './node.js';
 import { machine } from './report.js';
-import { groups } from './scenarios/groups.js';
+import { channel, groups } from './scenarios/groups.js';
 import { presence } from './scenarios/presence.js';
 import { idle } from './scenarios/idle.js';
 import { sync } from './scenarios/sync.js';
@@ -40,7 +40,7 @@ export interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups, presence, sync, idle };
+const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle };
 
 const COMMON = {
   json: { type: 'boolean', default: false },

@@ -55,7 +55,7 @@ function settings(o: Opts) {
   if (rates.length === 0 || rates.length > 20 || rates.some((r) => !Number.isFinite(r) || r <= 0 || r > 1e6)) throw new Error('--rates must be 1 to 20 positive numbers, comma-separated');
   return {
     connections: Math.floor(num(o, 'connections', 2, 20_000)),
-    groupSize: Math.floor(num(o, 'group-size', 2, 1000)),
+    groupSize: Math.floor(num(o, 'group-size', 2, 20_000)),
     workers: Math.floor(num(o, 'workers', 1, 16)),
     senders: num(o, 'senders', 0.001, 1),
     rates,
@@ -96,7 +96,8 @@ function scope(ctx: Context) {
 async function runTopology(topology: Topology, name: string, s: Settings, ctx: Context): Promise<TopologyRun> {
   const local = scope(ctx);
   try {
-    const dep = await deploy(topology, NODE_ARGS, ctx.pin ? 0 : undefined, ctx.nodeFlags, (m) => ctx.log(m), local.onCleanup);
+    const nodeArgs = [...NODE_ARGS, '--max-group-members', String(Math.max(1000, s.groupSize))];
+    const dep = await deploy(topology, nodeArgs, ctx.pin ? 0 : undefined, ctx.nodeFlags, (m) => ctx.log(m), local.onCleanup);
     const [first] = dep.nodes;
     ctx.log(`${name}: ${dep.description}; registering ${s.connections} users through ${first!.url}, ${s.setupConcurrency} at a time`);
 
@@ -162,6 +163,15 @@ function sideBySide(runs: TopologyRun[], rates: number[]): string[] {
   return ['side by side (same workload, one run; commit/s = acks per second, p99 = send → delivery):', ...formatTable(head, rows), `max sustained: ${best.join(', ')}`];
 }
 
+const CHANNEL_OPTIONS = {
+  ...OPTIONS,
+  connections: { type: 'string', default: '2000' },
+  'group-size': { type: 'string', default: '2000' },
+  senders: { type: 'string', default: '0.01' },
+  rates: { type: 'string', default: '5,10,20,40' },
+  'setup-concurrency': { type: 'string', default: '16' },
+} as const satisfies ParseArgsConfig['options'];
+
 export const groups: Scenario = {
   name: 'groups',
   usage: USAGE,
@@ -207,4 +217,18 @@ export const groups: Scenario = {
       },
     };
   },
+};
+
+/**
+ * Scenario "channel": one group of 2,000 members, all online, a few of them talking. The groups
+ * scenario with other defaults: every message is 2,000 deliveries, so this measures the fan-out
+ * of a large room rather than the write path.
+ */
+export const channel: Scenario = {
+  ...groups,
+  name: 'channel',
+  usage: `channel: one group of N members, all connected (the groups scenario with these defaults):
+  --connections 2000 --group-size 2000 --senders 0.01 (20 senders) --rates 5,10,20,40 (msg/s;
+  x 2,000 deliveries each); every groups option applies, e.g. --workers 2 for more generator CPU`,
+  options: CHANNEL_OPTIONS,
 };
