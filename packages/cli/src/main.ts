@@ -8,6 +8,8 @@ import type { Message, Session, User } from '@confab/protocol';
 import { ConfabApi, ConfabClient, ConfabError } from '@confab/sdk';
 import type { SendResult } from '@confab/sdk';
 import { ConfigError, runNode } from '@confab/server';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_KNOBS, PRESETS, figuresFromBench, formatPlan, parseAmount, plan, type Knobs, type Load } from './capacity.js';
 import { loadSaved, save, withCredentialsLock } from './credentials.js';
 
 const USAGE = `Usage: confab <command> [options]
@@ -29,6 +31,13 @@ const USAGE = `Usage: confab <command> [options]
   receipts (--to <user> | --conversation <id>) delivered/read up to which seq: everyone, then each member
   presence <user> [<user>...]                  online / away / offline and last seen, one line per user
   settings [--hide-last-seen true|false]       show or change my settings
+  capacity [--preset whatsapp|slack|discord|10m-dau] [--dau 500M] [--msgs-per-user 40]
+           [--avg-group 6] [--peak-factor 3] [--online 0.2] [--devices 1.2] [--text-bytes 100]
+           [--largest-room N] [--bench results.json] [--headroom 0.7] [--cluster-overhead 2]
+           [--node-memory-gib 4] [--max-conns-per-node 100k] [--pg-writes-per-shard 10k]
+           [--redis-ops-per-shard 100k] [--replicas 2]
+                                               nodes, PostgreSQL, Redis, bandwidth and storage
+                                               for a load, from measured per-node figures
 
 Common options:
   --server URL        default $CONFAB_SERVER or http://localhost:8080
@@ -315,6 +324,46 @@ async function logout(argv: string[]): Promise<number> {
   return 0;
 }
 
+const LOAD_FLAGS: Record<string, keyof Load> = {
+  dau: 'dau', 'msgs-per-user': 'msgsPerUser', 'avg-group': 'avgGroup', 'peak-factor': 'peakFactor', online: 'online',
+  devices: 'devicesPerUser', 'text-bytes': 'textBytes', 'largest-room': 'largestRoom',
+};
+const KNOB_FLAGS: Record<string, keyof Knobs> = {
+  headroom: 'headroom', 'cluster-overhead': 'clusterOverhead', 'node-memory-gib': 'nodeMemoryGiB', 'max-conns-per-node': 'maxConnsPerNode',
+  'pg-writes-per-shard': 'pgWritesPerShard', 'redis-ops-per-shard': 'redisOpsPerShard', replicas: 'replicas', 'row-bytes': 'rowBytes',
+  'read-updates-per-delivery': 'readUpdatesPerDelivery',
+};
+
+function capacity(argv: string[]): number {
+  const flags = Object.fromEntries([...Object.keys(LOAD_FLAGS), ...Object.keys(KNOB_FLAGS), 'preset', 'bench'].map((k) => [k, { type: 'string' }])) as NonNullable<ParseArgsConfig['options']>;
+  const { values: o, positionals } = parse(argv, flags);
+  if (positionals.length > 0) throw new UsageError(`capacity takes no arguments, got "${positionals[0]}"`);
+  const preset = str(o, 'preset');
+  if (preset !== undefined && !PRESETS[preset]) throw new UsageError(`unknown preset "${preset}"; presets: ${Object.keys(PRESETS).join(', ')}`);
+  const load: Load = { ...(preset ? PRESETS[preset]!.load : PRESETS['10m-dau']!.load) };
+  const knobs: Knobs = { ...DEFAULT_KNOBS };
+  const amount = (flag: string, min: number, max: number): number => {
+    let v: number;
+    try { v = parseAmount(str(o, flag)!); } catch (err) { throw new UsageError(`--${flag}: ${(err as Error).message}`); }
+    if (!(v >= min && v <= max)) throw new UsageError(`--${flag} must be between ${min} and ${max}`);
+    return v;
+  };
+  const limits: Partial<Record<string, [number, number]>> = { online: [0.0001, 1], headroom: [0.05, 1], 'read-updates-per-delivery': [0, 10], 'peak-factor': [1, 100] };
+  for (const [flag, key] of Object.entries(LOAD_FLAGS)) if (str(o, flag) !== undefined) load[key] = amount(flag, ...(limits[flag] ?? [1, 1e13]));
+  for (const [flag, key] of Object.entries(KNOB_FLAGS)) if (str(o, flag) !== undefined) knobs[key] = amount(flag, ...(limits[flag] ?? [0.0001, 1e13]));
+  if (load.avgGroup < 1) throw new UsageError('--avg-group is at least 1 (the sender)');
+  const bench = str(o, 'bench');
+  let figures;
+  if (bench !== undefined) {
+    let text: string;
+    try { text = readFileSync(bench, 'utf8'); } catch (err) { throw new UsageError(`--bench ${bench}: ${(err as Error).message}`); }
+    figures = figuresFromBench(text);
+  }
+  const p = plan(load, knobs, figures);
+  out(o, { preset: preset ?? null, ...p }, formatPlan(p, preset));
+  return 0;
+}
+
 /** Runs one command; resolves with the exit code (a `serve` keeps running). */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -336,6 +385,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'settings': return await settings(rest);
       case 'conversations': return await conversations(rest);
       case 'group': return await group(rest);
+      case 'capacity': return capacity(rest);
       case undefined:
       case 'help':
       case '--help':
