@@ -16,7 +16,7 @@ import { ReceiptService } from './core/receipts.js';
 import { TokenIssuer } from './core/tokens.js';
 import { Writer } from './core/writer.js';
 import { LocalHub } from './gateway/hub.js';
-import { Metrics } from './metrics.js';
+import { Metrics, metered } from './metrics.js';
 import { liveAdapters } from './live.js';
 import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
@@ -80,6 +80,8 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     busDropped: () => ('dropped' in bus && typeof bus.dropped === 'number' ? bus.dropped : 0),
   }, { node: config.nodeId });
   const hub = new LocalHub(config.bus === 'redis' ? config.reorderWaitMs : 0, metrics);
+  // The services see the store through a counter of its calls (confab_store_calls_total).
+  const db = metered(store, metrics.storeCalls);
   // Presence across nodes: after this node's directory write, the other live nodes are told to
   // re-read; with a shared directory, watched users are also re-read every third of the node TTL
   // (a crashed node's users go offline, a lost announcement is made up for).
@@ -89,7 +91,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
       .then(async (nodes) => { for (const n of nodes) if (n !== config.nodeId) await bus.publish(n, envelope); })
       .catch((err: unknown) => log.warn({ err }, 'presence announcement failed'));
   };
-  const presence = new PresenceService(store, (err) => log.warn({ err }, 'presence update failed'), Date.now, {
+  const presence = new PresenceService(db, (err) => log.warn({ err }, 'presence update failed'), Date.now, {
     directory,
     announce,
     ...(config.bus === 'redis' ? { resyncMs: Math.max(100, Math.floor(config.nodeTtlMs / 3)) } : {}),
@@ -100,9 +102,9 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     else hub.dispatch(e);
   });
 
-  const fanout = new Fanout(store, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
-  const receipts = new ReceiptService(store, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
-  const writer = new Writer(store, (results) => {
+  const fanout = new Fanout(db, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
+  const receipts = new ReceiptService(db, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
+  const writer = new Writer(db, (results) => {
     const fresh: Message[] = [];
     for (const r of results) {
       if (!r.ok) continue;
@@ -119,14 +121,14 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     metrics.appendBatch.observe(entries);
     metrics.appendSeconds.observe(seconds);
   });
-  const auth = new AuthService(store, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
-  const conversations = new ConversationService(store, fanout, config.limits.maxGroupMembers, receipts);
-  const messages = new MessageService(store, writer, config.limits);
+  const auth = new AuthService(db, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
+  const conversations = new ConversationService(db, fanout, config.limits.maxGroupMembers, receipts);
+  const messages = new MessageService(db, writer, config.limits);
 
   let closing = false;
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
   const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, metrics }, { bodyLimit: config.limits.maxFrameBytes, log });
-  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, metrics }, config.maxOutboundBytes);
+  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store: db, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, metrics }, config.maxOutboundBytes);
 
   let url = '';
   let closed: Promise<void> | undefined;

@@ -34,6 +34,7 @@ export class Metrics {
   readonly appendBatch: Histogram;
   readonly busReceived: Counter<'type'>;
   readonly gapFills: Counter;
+  readonly storeCalls: Counter<'method'>;
   readonly catchUpPages: Counter;
   readonly slowConsumers: Counter;
   readonly reorderHeld: Counter;
@@ -59,6 +60,7 @@ export class Metrics {
     this.appendBatch = new Histogram({ name: 'confab_store_append_batch_entries', help: 'Entries per group commit.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
     this.busReceived = new Counter({ name: 'confab_bus_envelopes_received_total', help: 'Envelopes this node received from the bus, by type.', labelNames: ['type'], registers });
     this.gapFills = new Counter({ name: 'confab_gap_fills_total', help: 'Live gaps a connection filled from the store (an entry arrived ahead of an earlier one that never came in time).', registers });
+    this.storeCalls = new Counter({ name: 'confab_store_calls_total', help: 'Calls into the store port (each one query or transaction), by method: what the database is asked, e.g. during a reconnect storm.', labelNames: ['method'], registers });
     this.catchUpPages = new Counter({ name: 'confab_catchup_pages_total', help: 'sync.page frames written (catch-up and gap fills).', registers });
     this.http = new Counter({ name: 'confab_http_requests_total', help: 'REST requests, by method, route template and status.', labelNames: ['method', 'route', 'status'], registers });
     this.httpSeconds = new Histogram({ name: 'confab_http_request_seconds', help: 'REST request duration, by method and route template.', labelNames: ['method', 'route'], buckets: LATENCY_BUCKETS, registers });
@@ -97,4 +99,29 @@ function child<L extends string>(cache: Map<string, Counter.Internal>, counter: 
   let c = cache.get(value);
   if (!c) cache.set(value, (c = counter.labels(value)));
   return c;
+}
+
+/**
+ * The same object, with every method call counted in `counter` by method name (the store port:
+ * one call is one query or one transaction). Wrapped methods are made once per name.
+ */
+export function metered<T extends object>(target: T, counter: Counter<'method'>): T {
+  const wrapped = new Map<string | symbol, unknown>();
+  return new Proxy(target, {
+    get(t, prop) {
+      const value: unknown = Reflect.get(t, prop, t);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      let w = wrapped.get(prop);
+      if (!w) {
+        const fn = value as (...args: unknown[]) => unknown;
+        const calls = counter.labels(prop);
+        w = (...args: unknown[]) => {
+          calls.inc();
+          return fn.apply(t, args);
+        };
+        wrapped.set(prop, w);
+      }
+      return w;
+    },
+  });
 }

@@ -63,6 +63,8 @@ describe('metrics', () => {
     assert.ok((m('process_resident_memory_bytes') ?? 0) > 0);
     assert.ok(m('nodejs_eventloop_lag_seconds') !== undefined, 'event-loop delay');
     assert.equal(m('confab_writer_queue_entries'), 0);
+    assert.ok((m('confab_store_calls_total', { method: 'append' }) ?? 0) >= 1, 'store calls counted by method');
+    assert.equal(m('confab_store_calls_total', { method: 'close' }), undefined, 'nothing counted that was not called');
     raw.ws.close();
     await until(async () => (await scrape(n.url))('confab_connections') === 2, 5000, 'the raw socket to be counted closed');
   });
