@@ -7,6 +7,7 @@ import { machine } from './report.js';
 import { channel, groups } from './scenarios/groups.js';
 import { presence } from './scenarios/presence.js';
 import { idle } from './scenarios/idle.js';
+import { storm } from './scenarios/storm.js';
 import { sync } from './scenarios/sync.js';
 
 export type Opts = Record<string, string | boolean | undefined>;
@@ -40,7 +41,7 @@ export interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle };
+const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm };
 
 const COMMON = {
   json: { type: 'boolean', default: false },
