@@ -2,6 +2,8 @@
 // hard timeout, always stops what it started (node, workers, temp dir) and prints the results: a
 // table on stdout, and with --json one JSON object as the last line. Progress goes to stderr.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { chartSvg, type ChartSeries } from './chart.js';
 import { canPin } from './node.js';
 import { machine } from './report.js';
 import { channel, groups } from './scenarios/groups.js';
@@ -48,6 +50,7 @@ const COMMON = {
   'no-pin': { type: 'boolean', default: false },
   timeout: { type: 'string' },
   'cpu-prof': { type: 'string' },
+  chart: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -57,6 +60,7 @@ Common options:
   --json          also print one JSON object as the last line
   --no-pin        do not pin the node (CPU 0) and the generators (CPU 1) with taskset
   --timeout S     hard limit on the whole run, seconds (default: from the scenario's options)
+  --chart F.svg   draw p99 latency against offered load for every system (stepped scenarios)
   --cpu-prof DIR  write a V8 CPU profile of every Confab node into DIR when it stops
                   (open the .cpuprofile files in Chrome DevTools or speedscope)
 
@@ -64,6 +68,17 @@ Scenarios:
 ${Object.values(SCENARIOS).map((s) => s.usage).join('\n\n')}`;
 
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+
+/** Writes the chart of the systems that have stepped results; says what it did. */
+function writeChart(file: string, scenario: string, systems: object[]): string {
+  const series: ChartSeries[] = [];
+  for (const s of systems as { name?: string; steps?: { offered: number; p99Ms: number | null }[] }[]) {
+    if (s.name && Array.isArray(s.steps)) series.push({ name: s.name, points: s.steps.map((p) => ({ offered: p.offered, p99Ms: p.p99Ms })) });
+  }
+  if (series.length === 0) return `chart: not written, scenario ${scenario} has no stepped load`;
+  writeFileSync(file, chartSvg(`${scenario}: p99 delivery latency against offered load`, series));
+  return `chart: ${file}`;
+}
 let aborted: number | undefined; // the exit code once a timeout or signal has started the clean-up
 
 async function main(argv: string[]): Promise<number> {
@@ -119,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
       ...result.lines,
       `run took ${((Date.now() - started) / 1000).toFixed(1)} s`,
     ];
+    if (typeof o.chart === 'string') lines.push(writeChart(o.chart, scenario.name, result.systems));
     process.stdout.write(lines.join('\n') + '\n');
     if (o.json) process.stdout.write(JSON.stringify({ scenario: scenario.name, params: result.params, systems: result.systems, ...result.extra, machine: info }) + '\n');
     return 0;
