@@ -58,7 +58,8 @@ export interface ConfabProcess {
 /** How a node process ended: its exit code or signal, and whether it had to be killed. */
 export interface Exit { code: number | null; signal: NodeJS.Signals | null; killed: boolean; ms: number }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

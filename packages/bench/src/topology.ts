@@ -41,6 +41,18 @@ function deleteRedisKeys(prefix: string): number {
   return keys.length;
 }
 
+/** A fresh PostgreSQL database for one run (dropped by the clean-up step given to `onCleanup`); its URL. */
+export function tempDatabase(tag: string, log: (m: string) => void, onCleanup: (fn: () => unknown) => void): string {
+  const db = `confab_bench_${tag}_${process.pid}_${Date.now().toString(36)}`;
+  run('createdb', ['-h', PG_HOST, '-p', PG_PORT, db], 15_000);
+  onCleanup(() => {
+    run('dropdb', ['-h', PG_HOST, '-p', PG_PORT, '--if-exists', '--force', db], 15_000);
+    log(`dropped database ${db}`);
+  });
+  log(`created database ${db}`);
+  return `postgres://${PG_HOST}:${PG_PORT}/${db}`;
+}
+
 /**
  * Starts `topology` with the node arguments `args` (and Node's `nodeFlags`), every node pinned to `core` when given. Each
  * clean-up step (nodes, Redis keys, database, in that order when run in reverse) goes to

@@ -7,7 +7,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { ClientFrameOf } from '@confab/protocol';
 import { Histogram, now } from './latency.js';
 import { pool } from './rest.js';
-import type { ConnSpec, FromWorker, StepPlan, ToWorker } from './workers.js';
+import type { ConnSpec, Dialect, FromWorker, StepPlan, ToWorker } from './workers.js';
 
 const MAX_BUFFERED = 1 << 20; // a connection with 1 MiB unsent skips its turn: memory stays bounded
 const MAX_BACKLOG_MS = 1000; // a stalled generator catches up at most this much, then drops the rest
@@ -32,6 +32,8 @@ class Stats {
 
 let conns: Conn[] = [];
 let pad = '';
+/** `confab`: Confab's frames (the raw-ws peers speak them too); `socketio`: the same frames as Socket.IO events. */
+let dialect: Dialect = 'confab';
 let current: Stats | undefined;
 const reply = (m: FromWorker) => { process.send?.(m); };
 
@@ -58,11 +60,19 @@ function delivered(s: Stats, tag: Tag | undefined, t: number): void {
   s.e2e.record(t - tag.ts);
 }
 
+/** The frame type: Confab's `type`, or the Socket.IO event name (`42["name",...]`). */
+function typeOf(frame: string): string {
+  if (frame.startsWith('{"type":"')) return frame.slice(9, frame.indexOf('"', 9));
+  if (frame.startsWith('42["')) return frame.slice(4, frame.indexOf('"', 4));
+  return '';
+}
+
 function onFrame(conn: Conn, frame: string): void {
+  if (frame === '2') return conn.ws.send('3'); // Engine.IO ping: pong at once, measured or not
   const s = current;
   if (!s) return; // between steps: nothing is measured
   const t = now();
-  const type = frame.startsWith('{"type":"') ? frame.slice(9, frame.indexOf('"', 9)) : '';
+  const type = typeOf(frame);
   switch (type) {
     case 'message':
       return delivered(s, tagOfFrame(frame), t);
@@ -91,7 +101,7 @@ function send(c: Conn, s: Stats, measured: boolean): void {
   const n = (c.next++).toString(36);
   const text = `${now().toFixed(3)}|${s.plan.step}|${measured ? 1 : 0}|${pad}`;
   const frame: ClientFrameOf<'send'> = { type: 'send', id: n, conversationId: c.spec.conversationId, clientId: `c${n}`, text };
-  c.ws.send(JSON.stringify(frame));
+  c.ws.send(dialect === 'socketio' ? `42["send",${JSON.stringify(frame)}]` : JSON.stringify(frame));
   if (measured) s.sent++;
 }
 
@@ -125,19 +135,26 @@ function runStep(plan: StepPlan): void {
 /** Opens one authenticated connection: resolves on `welcome`, rejects on anything else or after 15 s. */
 function connect(url: string, spec: ConnSpec): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { perMessageDeflate: false });
+    const path = dialect === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : '/v1/ws';
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${path}`, { perMessageDeflate: false });
     const conn: Conn = { ws, spec, next: 0 };
     let open = false;
     const timer = setTimeout(() => { ws.terminate(); reject(new Error('no welcome within 15 s')); }, 15_000);
+    const hello: ClientFrameOf<'hello'> = { type: 'hello', v: 1, token: spec.token };
     ws.on('open', () => {
-      const hello: ClientFrameOf<'hello'> = { type: 'hello', v: 1, token: spec.token };
-      ws.send(JSON.stringify(hello));
+      if (dialect === 'confab') ws.send(JSON.stringify(hello));
     });
     ws.on('message', (data: RawData) => {
       const frame = (data as Buffer).toString('utf8');
       if (open) return onFrame(conn, frame);
+      if (dialect === 'socketio') {
+        // Engine.IO open, then Socket.IO connect to the default namespace, then our hello event.
+        if (frame.startsWith('0{')) return ws.send('40');
+        if (frame.startsWith('40')) return ws.send(`42["hello",${JSON.stringify(hello)}]`);
+        if (frame === '2') return ws.send('3');
+      }
       clearTimeout(timer);
-      if (!frame.startsWith('{"type":"welcome"')) {
+      if (typeOf(frame) !== 'welcome') {
         ws.terminate();
         return reject(new Error(`hello refused: ${frame.slice(0, 200)}`));
       }
@@ -153,6 +170,7 @@ process.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'init':
       pad = 'x'.repeat(m.textBytes);
+      dialect = m.dialect ?? 'confab';
       pool(m.conns.length, 32, (i) => connect(m.conns[i]!.url ?? m.url, m.conns[i]!)).then(
         (list) => { conns = list; reply({ type: 'ready', connected: list.length }); },
         (err: unknown) => reply({ type: 'fatal', message: `connect failed: ${(err as Error).message}` }),

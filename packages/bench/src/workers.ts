@@ -17,7 +17,9 @@ export interface WorkerCounts {
   acksInWindow: number; deliveriesInWindow: number; errors: Record<string, number>; e2e: HistogramJSON; ack: HistogramJSON;
 }
 
-export type ToWorker = { type: 'init'; url: string; conns: ConnSpec[]; textBytes: number } | ({ type: 'step' } & StepPlan) | { type: 'stop' };
+/** What the generator speaks: Confab's frames (Confab and the raw-ws peers), or the same frames as Socket.IO events. */
+export type Dialect = 'confab' | 'socketio';
+export type ToWorker = { type: 'init'; url: string; conns: ConnSpec[]; textBytes: number; dialect?: Dialect } | ({ type: 'step' } & StepPlan) | { type: 'stop' };
 export type FromWorker = { type: 'ready'; connected: number } | { type: 'fatal'; message: string } | ({ type: 'result' } & WorkerCounts);
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -58,13 +60,13 @@ export class WorkerPool {
   private constructor(private readonly workers: { child: ChildProcess; senders: number }[]) {}
 
   /** Forks one worker per connection list (pinned to `core` when given) and waits until all are connected. */
-  static async start(url: string, shares: ConnSpec[][], textBytes: number, core: number | undefined): Promise<WorkerPool> {
+  static async start(url: string, shares: ConnSpec[][], textBytes: number, core: number | undefined, dialect: Dialect = 'confab'): Promise<WorkerPool> {
     const workers = shares.map((conns) => ({ child: forkWorker(WORKER, core), senders: conns.filter((c) => c.sender).length }));
     const pool = new WorkerPool(workers);
     try {
       await Promise.all(workers.map(({ child }, i) => {
         const ready = next(child, 60_000);
-        child.send({ type: 'init', url, conns: shares[i]!, textBytes } satisfies ToWorker);
+        child.send({ type: 'init', url, conns: shares[i]!, textBytes, dialect } satisfies ToWorker);
         return ready;
       }));
     } catch (err) {

@@ -6,7 +6,9 @@ import { now } from '../latency.js';
 import type { Context, Opts, Scenario } from '../main.js';
 import { formatTable, summarize, table, type StepResult, type SystemReport } from '../report.js';
 import { createGroup, pool, registerUsers } from '../rest.js';
-import { deploy, SYSTEM_NAMES, TOPOLOGIES, type Topology } from '../topology.js';
+import { freePort } from '../node.js';
+import { PEER_KINDS, startPeer, type PeerKind } from '../peers.js';
+import { deploy, SYSTEM_NAMES, TOPOLOGIES, tempDatabase, type Topology } from '../topology.js';
 import { WorkerPool, type ConnSpec } from '../workers.js';
 
 const OPTIONS = {
@@ -22,6 +24,7 @@ const OPTIONS = {
   'setup-concurrency': { type: 'string', default: '8' },
   topology: { type: 'string', default: 'sqlite' },
   compare: { type: 'boolean', default: false },
+  peers: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 const USAGE = `groups: N users in groups of G, all connected; senders send to their group at stepped rates.
@@ -39,7 +42,10 @@ const USAGE = `groups: N users in groups of G, all connected; senders send to th
                           connections round-robin over the nodes; all 3 nodes share CPU 0)
   --compare               run sqlite, postgres and cluster3 one after the other with the same
                           workload and print them side by side (PostgreSQL: PGHOST, PGPORT;
-                          Redis: REDIS_URL; needs createdb, dropdb, redis-cli)`;
+                          Redis: REDIS_URL; needs createdb, dropdb, redis-cli)
+  --peers P,Q|all         then run the same workload against peers, each alone on the node's
+                          core: raw-ws, raw-ws-preframed, socketio, socketio-redis, socketio-pg
+                          (see peer-server.ts), and print Confab's ratio to each`;
 
 function num(o: Opts, key: keyof typeof OPTIONS, min: number, max: number): number {
   const v = Number(o[key]);
@@ -65,10 +71,57 @@ function settings(o: Opts) {
     textBytes: Math.floor(num(o, 'text-bytes', 0, 10_000)),
     setupConcurrency: Math.floor(num(o, 'setup-concurrency', 1, 64)),
     topologies: o.compare ? [...TOPOLOGIES] : [topology],
+    peers: peersOf(o.peers),
   };
 }
 
 type Settings = ReturnType<typeof settings>;
+
+function peersOf(v: string | boolean | undefined): PeerKind[] {
+  if (v === undefined || v === false) return [];
+  if (v === 'all' || v === true) return [...PEER_KINDS];
+  const list = String(v).split(',').map((x) => x.trim());
+  for (const p of list) if (!(PEER_KINDS as readonly string[]).includes(p)) throw new Error(`--peers: unknown peer "${p}"; peers: ${PEER_KINDS.join(', ')}`);
+  return list as PeerKind[];
+}
+
+/** The same workload against a peer server: no accounts (the token names the group), same steps. */
+async function runPeer(kind: PeerKind, s: Settings, ctx: Context): Promise<TopologyRun> {
+  const local = scope(ctx);
+  try {
+    const env: Record<string, string> = {};
+    if (kind === 'socketio-pg') env.PEER_DATABASE_URL = tempDatabase('peer', (m) => ctx.log(m), local.onCleanup);
+    const peer = await startPeer(kind, await freePort(), ctx.pin ? 0 : undefined, env);
+    local.onCleanup(() => peer.stop());
+    const groups = Math.ceil(s.connections / s.groupSize);
+    const shares: ConnSpec[][] = Array.from({ length: s.workers }, () => []);
+    for (let k = 0; k < s.connections; k++) {
+      const g = Math.floor(k / s.groupSize);
+      const size = Math.min(s.groupSize, s.connections - g * s.groupSize);
+      const sender = Math.floor((k + 1) * s.senders) > Math.floor(k * s.senders);
+      shares[k % s.workers]!.push({ token: `g${g}`, conversationId: `g${g}`, groupSize: size, sender });
+    }
+    const connectStart = now();
+    const workers = await WorkerPool.start(peer.url, shares, s.textBytes, ctx.pin ? 1 : undefined, kind.startsWith('socketio') ? 'socketio' : 'confab');
+    local.onCleanup(() => workers.stop());
+    const connectSeconds = (now() - connectStart) / 1000;
+    ctx.log(`${kind}: ${s.connections} connections in ${connectSeconds.toFixed(1)} s (pid ${peer.pid})`);
+    const timing = { warmMs: s.warmupSeconds * 1000, measureMs: s.stepSeconds * 1000, drainMs: s.drainSeconds * 1000 };
+    const steps: StepResult[] = [];
+    for (const [i, rate] of s.rates.entries()) {
+      ctx.log(`${kind} step ${i + 1}/${s.rates.length}: ${rate} msg/s offered`);
+      const r = await workers.step(i, rate, timing, peer.pid);
+      steps.push(r);
+      ctx.log(`  committed ${r.committedPerSec.toFixed(0)}/s, delivered ${r.deliveriesPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, server cpu ${r.serverCpuPct.toFixed(0)}%`);
+    }
+    return {
+      system: summarize(kind, steps), description: `${kind} peer (pid ${peer.pid}; see peer-server.ts)`, users: s.connections, groups,
+      senders: shares.flat().filter((c) => c.sender).length, setupSeconds: 0, connectSeconds: Math.round(connectSeconds * 10) / 10,
+    };
+  } finally {
+    await local.close();
+  }
+}
 
 const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
 
@@ -145,6 +198,23 @@ async function runTopology(topology: Topology, name: string, s: Settings, ctx: C
   }
 }
 
+/** Confab's sustained deliveries/s over each peer's (both measured in this run). */
+function ratioLines(confab: TopologyRun[], peers: TopologyRun[]): { line: string; json: object }[] {
+  const out: { line: string; json: object }[] = [];
+  for (const c of confab) {
+    for (const p of peers) {
+      const a = c.system.maxDeliveriesPerSec;
+      const b = p.system.maxDeliveriesPerSec;
+      const ratio = a !== null && b !== null && b > 0 ? Math.round((a / b) * 100) / 100 : null;
+      out.push({
+        line: `ratio ${c.system.name} / ${p.system.name}, sustained deliveries/s: ${a ?? 'none'} / ${b ?? 'none'} = ${ratio ?? '-'}`,
+        json: { system: c.system.name, peer: p.system.name, confabDeliveriesPerSec: a, peerDeliveriesPerSec: b, ratio },
+      });
+    }
+  }
+  return out;
+}
+
 const fmtMs = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0));
 
 /** The systems side by side: per offered rate, each one's commits/s and p99 delivery latency. */
@@ -180,7 +250,8 @@ export const groups: Scenario = {
   budgetSeconds(o) {
     const s = settings(o);
     const setup = 60 + s.connections * 0.2; // argon2 ≈ 50 ms each on the node's one core, with margin
-    return s.topologies.length * (setup + 90 + s.rates.length * (s.warmupSeconds + s.stepSeconds + s.drainSeconds + 10));
+    const steps = s.rates.length * (s.warmupSeconds + s.stepSeconds + s.drainSeconds + 10);
+    return s.topologies.length * (setup + 90 + steps) + s.peers.length * (60 + steps);
   },
 
   async run(o, ctx) {
@@ -192,7 +263,10 @@ export const groups: Scenario = {
       const name = !compare && o.topology === 'sqlite' ? 'confab' : SYSTEM_NAMES[topology];
       runs.push(await runTopology(topology, name, s, ctx));
     }
+    const confabRuns = runs.length;
+    for (const kind of s.peers) runs.push(await runPeer(kind, s, ctx));
     const systems = runs.map((r) => r.system);
+    const ratios = s.peers.length === 0 ? [] : ratioLines(runs.slice(0, confabRuns), runs.slice(confabRuns));
     const cluster = s.topologies.includes('cluster3');
     const services = s.topologies.some((t) => t !== 'sqlite');
     const notes = [...(cluster ? [CLUSTER_NOTE] : []), ...(services ? [SERVICES_NOTE] : [])];
@@ -203,7 +277,8 @@ export const groups: Scenario = {
       lines: [
         ...runs.map((r) => `${r.system.name}: ${r.description}`),
         ...systems.map(table),
-        ...(compare ? sideBySide(runs, s.rates) : []),
+        ...(compare || s.peers.length > 0 ? sideBySide(runs, s.rates) : []),
+        ...ratios.map((r) => r.line),
         ...notes.map((n) => `note: ${n}`),
       ],
       params: {
@@ -213,6 +288,7 @@ export const groups: Scenario = {
       },
       extra: {
         topologies: Object.fromEntries(runs.map((r) => [r.system.name, r.description])),
+        ...(ratios.length ? { ratios: ratios.map((r) => r.json) } : {}),
         ...(notes.length ? { notes } : {}),
       },
     };
