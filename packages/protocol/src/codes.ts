@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   unsupported_version: { status: 400, retryable: false, description: 'The protocol version in `hello.v` is not supported by this server.' },
   not_authenticated: { status: 401, retryable: false, description: 'No credentials: send `hello` first (WebSocket) or an `Authorization: Bearer` header (REST).' },
   already_authenticated: { status: 400, retryable: false, description: 'A second `hello` on a connection that is already authenticated.' },
-  invalid_token: { status: 401, retryable: false, description: 'The access token is malformed, forged or for a device that was logged out.' },
+  invalid_token: { status: 401, retryable: false, description: 'The access token is malformed, forged, signed with another algorithm than HS256, for another issuer or audience, not valid yet (`iat`/`nbf` beyond the clock skew), or for a device that was logged out.' },
   token_expired: { status: 401, retryable: false, description: 'The access token has expired: refresh it, then retry.' },
   invalid_credentials: { status: 401, retryable: false, description: 'Unknown username or wrong password.' },
   invalid_refresh_token: { status: 401, retryable: false, description: 'The refresh token is unknown, expired, revoked, or was already used (reuse revokes the device session).' },

@@ -96,7 +96,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     // A sender's cursors moved to its message: the aggregate may have too.
     for (const id of new Set(fresh.filter((m) => m.kind === 'message').map((m) => m.conversationId))) receipts.touch(id as ConversationId);
   });
-  const auth = new AuthService(store, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
+  const auth = new AuthService(store, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec, config.jwtClockSkewSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
   const conversations = new ConversationService(store, fanout, config.limits.maxGroupMembers, receipts);
   const messages = new MessageService(store, writer, config.limits);
 

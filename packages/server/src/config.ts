@@ -11,6 +11,8 @@ export interface Config {
   jwtSecret: string | undefined;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
+  /** How far in the future an access token's `iat`/`nbf` may be (clock skew between nodes). */
+  jwtClockSkewSec: number;
   logLevel: string;
   /** Where the data lives: `sqlite` (embedded, one node) or `postgres` (shared by a cluster). */
   store: 'sqlite' | 'postgres';
@@ -46,6 +48,7 @@ export const OPTIONS = [
   top({ key: 'jwtSecret', env: 'JWT_SECRET', flag: '--jwt-secret', kind: 'string', default: undefined, description: 'HS256 secret for access tokens (32+ bytes). Default: a random secret created once in the data directory.' }),
   top({ key: 'accessTokenTtlSec', env: 'ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', default: 900, description: 'Access token lifetime, seconds.' }),
   top({ key: 'refreshTokenTtlSec', env: 'REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', default: 30 * 24 * 3600, description: 'Refresh token lifetime, seconds.' }),
+  top({ key: 'jwtClockSkewSec', env: 'JWT_CLOCK_SKEW', flag: '--jwt-clock-skew', kind: 'int', default: 30, description: 'Seconds an access token\'s `iat` or `nbf` may lie in the future (clocks of the nodes of a cluster differ a little); `exp` is enforced without tolerance.' }),
   top({ key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' }),
   top({ key: 'store', env: 'STORE', flag: '--store', kind: 'string', default: 'sqlite', description: '`sqlite` (embedded, in `DATA_DIR`, one node) or `postgres` (`DATABASE_URL`, shared by every node of a cluster; tables are created on first start).' }),
   top({ key: 'databaseUrl', env: 'DATABASE_URL', flag: '--database-url', kind: 'string', default: 'postgres://127.0.0.1:5432/confab', description: 'PostgreSQL for `STORE=postgres`: `postgres://[user[:password]@]host[:port]/database` (user default: the OS user); `?options=-c%20search_path%3Dname` picks a schema.' }),
