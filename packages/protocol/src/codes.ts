@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   invalid_member: { status: 400, retryable: false, description: 'The membership change is not possible (e.g. removing the owner, adding yourself to a direct conversation).' },
   seq_out_of_range: { status: 400, retryable: false, description: 'The seq is beyond the last seq of the conversation.' },
   rate_limited: { status: 429, retryable: true, description: 'Too many requests: wait `retryAfterMs`, then resend (with the same client id).' },
+  headers_too_large: { status: 431, retryable: false, description: 'The request line or headers are larger than the HTTP server accepts (16 KiB in all): send long lists in the body, or fewer of them.' },
   route_not_found: { status: 404, retryable: false, description: 'No REST route for this method and path.' },
   unavailable: { status: 503, retryable: true, description: 'The store is unreachable or the node is shutting down; nothing was committed. Retry with the same client id.' },
   internal: { status: 500, retryable: true, description: 'An unexpected server error; nothing was committed. Retry with the same client id.' },

@@ -1,5 +1,6 @@
 // The HTTP server: fastify with JSON errors in the protocol's shape, body limits and
 // headers that keep browsers safe.
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '../errors.js';
@@ -17,6 +18,9 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
     // Malformed URLs and the like get the protocol's error shape too.
+    // Requests Node's HTTP parser refuses (headers over 16 KiB, malformed request lines) get
+    // the protocol's error shape too, not the framework's.
+    clientErrorHandler: clientError,
     frameworkErrors: (err, _req, reply) => {
       const r: FastifyReply = reply;
       void r.code(400).send({ error: new AppError('bad_request', err.message || 'Malformed request.').toBody() });
@@ -40,6 +44,20 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
 
   registerRoutes(app, ctx);
   return app;
+}
+
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new AppError('headers_too_large', 'The request line and headers are larger than 16 KiB.')
+    : new AppError('bad_request', 'Malformed HTTP request.');
+  const body = JSON.stringify({ error: e.toBody() });
+  socket.end(`HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
 }
 
 function mapError(err: unknown): AppError {
