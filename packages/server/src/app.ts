@@ -19,6 +19,7 @@ import { LocalHub } from './gateway/hub.js';
 import { liveAdapters } from './live.js';
 import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
+import { originPolicy } from './http/origins.js';
 import { buildHttp } from './http/server.js';
 import type { Bus, Envelope } from './ports/bus.js';
 import type { PresenceDirectory } from './ports/presence.js';
@@ -102,8 +103,9 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
 
   let closing = false;
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
-  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log });
-  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log });
+  const origins = originPolicy(config.allowedOrigins ?? '');
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log, origins });
+  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log }, origins);
 
   let url = '';
   let closed: Promise<void> | undefined;

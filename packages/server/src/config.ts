@@ -2,6 +2,7 @@
 // the parser below and the README's configuration table (generated, checked by a test).
 import { hostname } from 'node:os';
 import { DEFAULT_LIMITS, type Limits } from '@confab/protocol';
+import { originPolicy } from './http/origins.js';
 
 export interface Config {
   port: number;
@@ -11,6 +12,8 @@ export interface Config {
   jwtSecret: string | undefined;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
+  /** Origins allowed to open WebSockets and call the REST API from a browser (comma-separated; `*`: all). */
+  allowedOrigins: string | undefined;
   /** How far in the future an access token's `iat`/`nbf` may be (clock skew between nodes). */
   jwtClockSkewSec: number;
   logLevel: string;
@@ -48,6 +51,7 @@ export const OPTIONS = [
   top({ key: 'jwtSecret', env: 'JWT_SECRET', flag: '--jwt-secret', kind: 'string', default: undefined, description: 'HS256 secret for access tokens (32+ bytes). Default: a random secret created once in the data directory.' }),
   top({ key: 'accessTokenTtlSec', env: 'ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', default: 900, description: 'Access token lifetime, seconds.' }),
   top({ key: 'refreshTokenTtlSec', env: 'REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', default: 30 * 24 * 3600, description: 'Refresh token lifetime, seconds.' }),
+  top({ key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: '--allowed-origins', kind: 'string', default: undefined, description: 'Browser origins (`https://app.example.com`, comma-separated) allowed to open a WebSocket and call the REST API (CORS), besides requests without `Origin` (non-browser clients) and same-origin ones (Origin host = `Host`). `*` allows every origin. Others get 403 `origin_not_allowed`. Default: none listed.' }),
   top({ key: 'jwtClockSkewSec', env: 'JWT_CLOCK_SKEW', flag: '--jwt-clock-skew', kind: 'int', default: 30, description: 'Seconds an access token\'s `iat` or `nbf` may lie in the future (clocks of the nodes of a cluster differ a little); `exp` is enforced without tolerance.' }),
   top({ key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' }),
   top({ key: 'store', env: 'STORE', flag: '--store', kind: 'string', default: 'sqlite', description: '`sqlite` (embedded, in `DATA_DIR`, one node) or `postgres` (`DATABASE_URL`, shared by every node of a cluster; tables are created on first start).' }),
@@ -130,6 +134,11 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   if (config.bus !== 'memory' && config.bus !== 'redis') throw new ConfigError(`BUS must be "memory" or "redis", got "${String(config.bus)}"`);
   if (!/^rediss?:\/\/[^\s]+$/.test(config.redisUrl) || !URL.canParse(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
   if (!/^[\x21-\x7e]{1,64}$/.test(config.redisKeyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 printable ASCII characters');
+  try {
+    originPolicy(config.allowedOrigins ?? '');
+  } catch (err) {
+    throw new ConfigError(`ALLOWED_ORIGINS: ${(err as Error).message}`);
+  }
   if (config.nodeTtlMs < 300) throw new ConfigError('NODE_TTL_MS must be at least 300');
   return config;
 }

@@ -4,6 +4,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { AppError } from '../errors.js';
+import type { OriginPolicy } from '../http/origins.js';
 import { ClientSession, type GatewayContext } from './session.js';
 
 export const WS_PATH = '/v1/ws';
@@ -14,7 +16,7 @@ export class WsGateway {
   readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
   #closing = false;
 
-  constructor(server: Server, private readonly ctx: GatewayContext) {
+  constructor(server: Server, private readonly ctx: GatewayContext, origins?: OriginPolicy) {
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames past 4x the limit are not even buffered: ws closes with 1009.
@@ -31,6 +33,13 @@ export class WsGateway {
       if (path !== WS_PATH || this.#closing) {
         socket.once('finish', () => socket.destroy());
         socket.end(`HTTP/1.1 ${this.#closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        return;
+      }
+      if (origins && !origins.allows(req.headers.origin, req.headers.host)) {
+        // A page of another site may not open a socket with its visitor's browser.
+        const body = JSON.stringify({ error: new AppError('origin_not_allowed', 'This origin may not open a WebSocket here (ALLOWED_ORIGINS).').toBody() });
+        socket.once('finish', () => socket.destroy());
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));

@@ -4,9 +4,13 @@ import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '../errors.js';
+import type { OriginPolicy } from './origins.js';
 import { registerRoutes, type HttpContext } from './routes.js';
 
-export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger }): FastifyInstance {
+const CORS_METHODS = 'GET, POST, PATCH, PUT, DELETE';
+const CORS_HEADERS = 'Authorization, Content-Type';
+
+export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy }): FastifyInstance {
   const logger: FastifyBaseLogger = opts.log;
   const app = Fastify({
     loggerInstance: logger,
@@ -27,10 +31,34 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     },
   });
 
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', async (req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cache-control', 'no-store');
+    // Never framed (clickjacking); HTTPS only once a browser has seen it over HTTPS.
+    reply.header('x-frame-options', 'DENY');
+    reply.header('strict-transport-security', 'max-age=31536000');
+    // API answers are data, never a document: nothing may load or run from them.
+    if (isApi(req.url)) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+  });
+
+  // CORS with the Origin allow-list: an allowed browser origin gets the CORS headers (and its
+  // preflights an answer); a request from any other origin is refused before it runs.
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    if (opts.origins && !opts.origins.allows(origin, req.headers.host)) {
+      return reply.code(403).send({ error: new AppError('origin_not_allowed', 'This origin may not call this API (ALLOWED_ORIGINS).').toBody() });
+    }
+    reply.header('access-control-allow-origin', origin);
+    reply.header('vary', 'Origin');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      return reply.code(204)
+        .header('access-control-allow-methods', CORS_METHODS)
+        .header('access-control-allow-headers', CORS_HEADERS)
+        .header('access-control-max-age', '600')
+        .send();
+    }
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
@@ -45,6 +73,8 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
   registerRoutes(app, ctx);
   return app;
 }
+
+const isApi = (url: string): boolean => url.startsWith('/v1/') || url === '/healthz' || url === '/readyz';
 
 function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
