@@ -67,6 +67,8 @@ export const CLOSE_CODES = {
   protocol_violation: { code: 4004, action: 'stop', description: 'Too many bad frames in a row (`limits.maxBadFrames`); the client is broken.' },
   hello_timeout: { code: 4100, action: 'reconnect', description: 'No `hello` within `limits.helloTimeoutMs` of the upgrade.' },
   going_away: { code: 4101, action: 'reconnect', description: 'The node is shutting down; reconnect (to another node) with backoff.' },
+  too_many_connections: { code: 4102, action: 'reconnect', description: 'This user already holds `MAX_CONNECTIONS_PER_USER` connections on this node (sent after an `error` frame `rate_limited`). Close one, or reconnect with backoff.' },
+  try_again_later: { code: 4103, action: 'reconnect', description: 'The node is admitting new connections at its limit (`NEW_SESSIONS_PER_SECOND`); sent right after the upgrade. Reconnect with backoff.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 export type CloseCodeName = keyof typeof CLOSE_CODES;

@@ -105,7 +105,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
   const origins = originPolicy(config.allowedOrigins ?? '');
   const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log, origins });
-  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log }, origins);
+  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, maxConnectionsPerUser: config.maxConnectionsPerUser }, { origins, newSessionsPerSecond: config.newSessionsPerSecond });
 
   let url = '';
   let closed: Promise<void> | undefined;

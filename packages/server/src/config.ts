@@ -12,6 +12,10 @@ export interface Config {
   jwtSecret: string | undefined;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
+  /** Most authenticated connections of one user on this node (0: no cap). */
+  maxConnectionsPerUser: number;
+  /** New WebSocket sessions admitted per second on this node (0: no cap); a second's worth may come at once. */
+  newSessionsPerSecond: number;
   /** Origins allowed to open WebSockets and call the REST API from a browser (comma-separated; `*`: all). */
   allowedOrigins: string | undefined;
   /** How far in the future an access token's `iat`/`nbf` may be (clock skew between nodes). */
@@ -51,6 +55,8 @@ export const OPTIONS = [
   top({ key: 'jwtSecret', env: 'JWT_SECRET', flag: '--jwt-secret', kind: 'string', default: undefined, description: 'HS256 secret for access tokens (32+ bytes). Default: a random secret created once in the data directory.' }),
   top({ key: 'accessTokenTtlSec', env: 'ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', default: 900, description: 'Access token lifetime, seconds.' }),
   top({ key: 'refreshTokenTtlSec', env: 'REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', default: 30 * 24 * 3600, description: 'Refresh token lifetime, seconds.' }),
+  top({ key: 'maxConnectionsPerUser', env: 'MAX_CONNECTIONS_PER_USER', flag: '--max-connections-per-user', kind: 'int', default: 32, description: 'Most WebSocket connections one user may hold on this node (all devices and tabs); one more is refused after `hello` with close 4102 (`too_many_connections`). 0: no cap.' }),
+  top({ key: 'newSessionsPerSecond', env: 'NEW_SESSIONS_PER_SECOND', flag: '--new-sessions-per-second', kind: 'number', default: 1000, description: 'Admission control: new WebSocket connections accepted per second on this node (up to a second\'s worth at once); the excess is closed right after the upgrade with 4103 (`try_again_later`), which clients answer by reconnecting with backoff. 0: no cap.' }),
   top({ key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: '--allowed-origins', kind: 'string', default: undefined, description: 'Browser origins (`https://app.example.com`, comma-separated) allowed to open a WebSocket and call the REST API (CORS), besides requests without `Origin` (non-browser clients) and same-origin ones (Origin host = `Host`). `*` allows every origin. Others get 403 `origin_not_allowed`. Default: none listed.' }),
   top({ key: 'jwtClockSkewSec', env: 'JWT_CLOCK_SKEW', flag: '--jwt-clock-skew', kind: 'int', default: 30, description: 'Seconds an access token\'s `iat` or `nbf` may lie in the future (clocks of the nodes of a cluster differ a little); `exp` is enforced without tolerance.' }),
   top({ key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' }),

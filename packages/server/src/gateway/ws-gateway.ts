@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { AppError } from '../errors.js';
 import type { OriginPolicy } from '../http/origins.js';
+import { CLOSE_CODES } from '@confab/protocol';
+import { TokenBucket } from '../core/rate-limit.js';
 import { ClientSession, type GatewayContext } from './session.js';
 
 export const WS_PATH = '/v1/ws';
@@ -16,7 +18,12 @@ export class WsGateway {
   readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
   #closing = false;
 
-  constructor(server: Server, private readonly ctx: GatewayContext, origins?: OriginPolicy) {
+  /** Admission control: new sessions per second (absent: no cap). */
+  readonly #admission: TokenBucket | undefined;
+
+  constructor(server: Server, private readonly ctx: GatewayContext, opts: { origins?: OriginPolicy; newSessionsPerSecond?: number } = {}) {
+    const { origins, newSessionsPerSecond: rate = 0 } = opts;
+    this.#admission = rate > 0 ? new TokenBucket(rate, Math.max(1, rate)) : undefined;
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames past 4x the limit are not even buffered: ws closes with 1009.
@@ -42,7 +49,15 @@ export class WsGateway {
         socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        if (this.#admission && this.#admission.take() > 0) {
+          // Over the admission rate: the client learns why from the close code and backs off.
+          ws.on('error', () => undefined);
+          ws.close(CLOSE_CODES.try_again_later.code, 'try_again_later');
+          return;
+        }
+        this.#accept(ws);
+      });
     });
   }
 
