@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import type { ConversationId, Message, UserId } from '@confab/protocol';
 import { ConfigError, type Config } from './config.js';
 import { AuthService } from './core/auth.js';
+import { LoginThrottle } from './core/login-throttle.js';
 import { ConversationService } from './core/conversations.js';
 import { Fanout } from './core/fanout.js';
 import { MessageService } from './core/messages.js';
@@ -104,7 +105,8 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
   let closing = false;
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
   const origins = originPolicy(config.allowedOrigins ?? '');
-  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log, origins });
+  const loginThrottle = new LoginThrottle({ perAccount: config.loginFailuresPerAccount, perIp: config.loginFailuresPerIp, windowSec: config.loginFailureWindowSec });
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, loginThrottle }, { bodyLimit: config.limits.maxFrameBytes, log, origins, trustProxy: config.trustProxy });
   const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, maxConnectionsPerUser: config.maxConnectionsPerUser }, { origins, newSessionsPerSecond: config.newSessionsPerSecond });
 
   let url = '';

@@ -12,6 +12,12 @@ export interface Config {
   jwtSecret: string | undefined;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
+  /** Failed logins per username, per address, and the window they refill over. */
+  loginFailuresPerAccount: number;
+  loginFailuresPerIp: number;
+  loginFailureWindowSec: number;
+  /** Proxies whose X-Forwarded-For names the client address (unset: the peer address is the client). */
+  trustProxy: string | undefined;
   /** Most authenticated connections of one user on this node (0: no cap). */
   maxConnectionsPerUser: number;
   /** New WebSocket sessions admitted per second on this node (0: no cap); a second's worth may come at once. */
@@ -55,6 +61,10 @@ export const OPTIONS = [
   top({ key: 'jwtSecret', env: 'JWT_SECRET', flag: '--jwt-secret', kind: 'string', default: undefined, description: 'HS256 secret for access tokens (32+ bytes). Default: a random secret created once in the data directory.' }),
   top({ key: 'accessTokenTtlSec', env: 'ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', default: 900, description: 'Access token lifetime, seconds.' }),
   top({ key: 'refreshTokenTtlSec', env: 'REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', default: 30 * 24 * 3600, description: 'Refresh token lifetime, seconds.' }),
+  top({ key: 'loginFailuresPerAccount', env: 'LOGIN_FAILURES_PER_ACCOUNT', flag: '--login-failures-per-account', kind: 'int', default: 10, description: 'Failed logins per username (existing or not) per `LOGIN_FAILURE_WINDOW`; then `rate_limited` (429, `retryAfterMs`) without checking the password. A success resets it. Per node, in memory. 0: no limit.' }),
+  top({ key: 'loginFailuresPerIp', env: 'LOGIN_FAILURES_PER_IP', flag: '--login-failures-per-ip', kind: 'int', default: 100, description: 'Failed logins per client address per `LOGIN_FAILURE_WINDOW` (see `TRUST_PROXY` behind a load balancer). Per node, in memory. 0: no limit.' }),
+  top({ key: 'loginFailureWindowSec', env: 'LOGIN_FAILURE_WINDOW', flag: '--login-failure-window', kind: 'int', default: 900, description: 'Seconds over which the failed-login allowances refill completely.' }),
+  top({ key: 'trustProxy', env: 'TRUST_PROXY', flag: '--trust-proxy', kind: 'string', default: undefined, description: 'Addresses or CIDRs of the proxies in front of the node (`127.0.0.1,10.0.0.0/8`): requests from them are attributed to the client named in `X-Forwarded-For` (login throttling per address). Unset: the peer address is the client, and `X-Forwarded-For` is ignored.' }),
   top({ key: 'maxConnectionsPerUser', env: 'MAX_CONNECTIONS_PER_USER', flag: '--max-connections-per-user', kind: 'int', default: 32, description: 'Most WebSocket connections one user may hold on this node (all devices and tabs); one more is refused after `hello` with close 4102 (`too_many_connections`). 0: no cap.' }),
   top({ key: 'newSessionsPerSecond', env: 'NEW_SESSIONS_PER_SECOND', flag: '--new-sessions-per-second', kind: 'number', default: 1000, description: 'Admission control: new WebSocket connections accepted per second on this node (up to a second\'s worth at once); the excess is closed right after the upgrade with 4103 (`try_again_later`), which clients answer by reconnecting with backoff. 0: no cap.' }),
   top({ key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: '--allowed-origins', kind: 'string', default: undefined, description: 'Browser origins (`https://app.example.com`, comma-separated) allowed to open a WebSocket and call the REST API (CORS), besides requests without `Origin` (non-browser clients) and same-origin ones (Origin host = `Host`). `*` allows every origin. Others get 403 `origin_not_allowed`. Default: none listed.' }),
@@ -145,6 +155,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   } catch (err) {
     throw new ConfigError(`ALLOWED_ORIGINS: ${(err as Error).message}`);
   }
+  if (config.loginFailureWindowSec < 1) throw new ConfigError('LOGIN_FAILURE_WINDOW must be at least 1');
+  if (config.trustProxy !== undefined && !/^[0-9A-Fa-f.:/, ]+$/.test(config.trustProxy)) throw new ConfigError('TRUST_PROXY must be a comma-separated list of IP addresses or CIDRs');
   if (config.nodeTtlMs < 300) throw new ConfigError('NODE_TTL_MS must be at least 300');
   return config;
 }

@@ -10,7 +10,7 @@ import { registerRoutes, type HttpContext } from './routes.js';
 const CORS_METHODS = 'GET, POST, PATCH, PUT, DELETE';
 const CORS_HEADERS = 'Authorization, Content-Type';
 
-export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy }): FastifyInstance {
+export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy; trustProxy?: string | undefined }): FastifyInstance {
   const logger: FastifyBaseLogger = opts.log;
   const app = Fastify({
     loggerInstance: logger,
@@ -21,6 +21,8 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Behind a load balancer: who the client is comes from X-Forwarded-For, only from these.
+    ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     // Malformed URLs and the like get the protocol's error shape too.
     // Requests Node's HTTP parser refuses (headers over 16 KiB, malformed request lines) get
     // the protocol's error shape too, not the framework's.
