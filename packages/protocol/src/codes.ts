@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   invalid_credentials: { status: 401, retryable: false, description: 'Unknown username or wrong password.' },
   invalid_refresh_token: { status: 401, retryable: false, description: 'The refresh token is unknown, expired, revoked, or was already used (reuse revokes the device session).' },
   username_taken: { status: 409, retryable: false, description: 'Another account already has this username.' },
-  weak_password: { status: 400, retryable: false, description: 'The password does not meet the policy (at least 8 characters, at most 256).' },
+  weak_password: { status: 400, retryable: false, description: 'The password does not meet the policy: at least 8 characters, at most 256 bytes in UTF-8, and not the username; `message` says which.' },
   origin_not_allowed: { status: 403, retryable: false, description: 'The request or WebSocket upgrade comes from a browser origin that is not the server\'s own nor in its `ALLOWED_ORIGINS`.' },
   forbidden: { status: 403, retryable: false, description: 'You are not allowed to do this: not a member of the conversation, or not an owner/admin.' },
   user_not_found: { status: 404, retryable: false, description: 'No user with this username or id.' },
