@@ -54,7 +54,8 @@ const sessionOf = (fx: Fixture, a: Actor): Session => (a === 'owner' ? fx.owner 
 
 // ---- REST ---------------------------------------------------------------------------------
 
-interface Req { method: string; path: string; body?: unknown }
+/** A request; `token` replaces the actor's own (e.g. a fresh device to log out). */
+interface Req { method: string; path: string; body?: unknown; token?: string }
 /** `ok`: a 2xx answer (then `check`, if any, sees it); an error code: refused with it. */
 type Outcome = 'ok' | 'forbidden' | 'not_authenticated' | 'token_expired' | 'user_not_found';
 interface RestEntry {
@@ -117,7 +118,7 @@ const REST: Record<string, RestEntry> = {
     req: async (fx, a) => {
       if (a === 'anonymous' || a === 'expired') return { method: 'POST', path: '/v1/auth/logout', body: {} };
       const s = await http(fx.url, 'POST', '/v1/auth/login', { username: sessionOf(fx, a).user.username, password: 'correct horse' });
-      return { method: 'POST', path: '/v1/auth/logout', body: {}, token: s.body.accessToken } as Req;
+      return { method: 'POST', path: '/v1/auth/logout', body: {}, token: s.body.accessToken as string };
     },
     expect: ANY_USER,
   },
@@ -332,7 +333,7 @@ describe('authorization matrix', () => {
       for (const a of order) {
         const expected: Outcome | undefined = a === 'anonymous' ? 'not_authenticated' : a === 'expired' ? 'token_expired' : e.expect![a];
         if (!expected) continue; // otherUser: not applicable to this route
-        const req = await e.req!(fx, a) as Req & { token?: string };
+        const req = await e.req!(fx, a);
         const res = await http(fx.url, req.method, req.path, req.body, req.token ?? tokenOf(fx, a));
         const what = `${key} as ${a}`;
         if (expected === 'ok') {

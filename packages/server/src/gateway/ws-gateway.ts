@@ -54,6 +54,8 @@ export class WsGateway {
           // Over the admission rate: the client learns why from the close code and backs off.
           ws.on('error', () => undefined);
           ws.close(CLOSE_CODES.try_again_later.code, 'try_again_later');
+          // A peer that never answers the close does not hold the socket for long.
+          setTimeout(() => ws.terminate(), 2000).unref();
           return;
         }
         this.#accept(ws);
