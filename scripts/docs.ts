@@ -102,6 +102,13 @@ the connection is closed with a close code from the table below. An authenticate
 closed with 4002 when its access token expires (reconnect with a fresh one: cursors make this
 cheap) and with 4001 when its device is logged out or revoked.
 
+The upgrade itself can be refused: a browser page from an origin the node does not allow (its own,
+or one in \`ALLOWED_ORIGINS\`) gets \`HTTP 403\` with \`{"error": {"code": "origin_not_allowed", ...}}\`
+and no socket (a browser reports it only as a failed connection). A node admitting new connections
+at its limit upgrades and closes at once with 4103 (\`try_again_later\`); a user already holding the
+node's maximum number of connections gets \`rate_limited\` and 4102 (\`too_many_connections\`) after
+\`hello\`. Both mean: reconnect with backoff.
+
 ## Client frames
 `);
   for (const [name, d] of Object.entries(CLIENT_FRAME_DOCS)) out.push(frameSection(name, d));
@@ -138,6 +145,11 @@ ${Object.entries(CLOSE_CODES).map(([name, c]) => `| ${c.code} | \`${name}\` | ${
 Bodies are JSON (\`Content-Type: application/json\`). Authenticated routes need
 \`Authorization: Bearer <accessToken>\`. Usernames name users in request bodies; responses carry ids
 and usernames.
+
+Browsers: a request with an \`Origin\` that the node does not allow is refused with 403
+\`origin_not_allowed\`; an allowed origin gets CORS headers, and its preflights (\`OPTIONS\`) are
+answered. \`POST /v1/auth/login\` answers \`rate_limited\` (with \`retryAfterMs\`) after too many
+failed logins for the username or from the client address, even with the right password.
 
 | method | path | auth | what it does |
 | --- | --- | --- | --- |

@@ -238,6 +238,25 @@ test('backoff grows across failed attempts and resets after a welcome', { timeou
   assert.deepEqual(delays, [2, 4, 8, 2]);
 });
 
+test('too_many_connections (4102) and try_again_later (4103) reconnect with growing backoff; they never stop the client', { timeout: 10_000 }, async (t) => {
+  const { server, client, states } = await setup(t, { random: () => 0.5, reconnect: { minDelayMs: 4, maxDelayMs: 1000 } });
+  const welcomed = client.connect();
+  // try_again_later comes right after the upgrade, before any hello is answered.
+  (await server.connection()).close(4103, 'try_again_later');
+  const c2 = await server.connection();
+  await c2.nextOf('hello');
+  c2.send({ type: 'error', code: 'rate_limited', message: 'At most 1 connections per user on this node.', retryAfterMs: 1000 });
+  c2.close(4102, 'too_many_connections');
+  (await server.connection()).close(4103, 'try_again_later');
+  await (await server.connection()).accept();
+  await welcomed;
+  assert.equal(client.state, 'open');
+  const reconnecting = states.filter((s) => s.state === 'reconnecting');
+  assert.deepEqual(reconnecting.map((s) => s.code), [4103, 4102, 4103]);
+  assert.deepEqual(reconnecting.map((s) => s.delayMs), [2, 4, 8], 'exponential backoff across the refusals');
+  assert.ok(!states.some((s) => s.state === 'closed'));
+});
+
 test('close() rejects pending work with closed and stops reconnecting', { timeout: 10_000 }, async (t) => {
   const { server, client, states } = await setup(t);
   const { conn } = await open(server, client);

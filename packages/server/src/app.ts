@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import type { ConversationId, Message, UserId } from '@confab/protocol';
 import { ConfigError, type Config } from './config.js';
 import { AuthService } from './core/auth.js';
+import { LoginThrottle } from './core/login-throttle.js';
 import { ConversationService } from './core/conversations.js';
 import { Fanout } from './core/fanout.js';
 import { MessageService } from './core/messages.js';
@@ -20,6 +21,7 @@ import { Metrics, metered } from './metrics.js';
 import { liveAdapters } from './live.js';
 import { openStore } from './open-store.js';
 import { WsGateway } from './gateway/ws-gateway.js';
+import { originPolicy } from './http/origins.js';
 import { buildHttp } from './http/server.js';
 import type { Bus, Envelope } from './ports/bus.js';
 import type { PresenceDirectory } from './ports/presence.js';
@@ -121,14 +123,16 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     metrics.appendBatch.observe(entries);
     metrics.appendSeconds.observe(seconds);
   });
-  const auth = new AuthService(db, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
+  const auth = new AuthService(db, new TokenIssuer(jwtSecret(config), config.accessTokenTtlSec, config.jwtClockSkewSec), config.refreshTokenTtlSec, (userId, deviceId) => fanout.revoke(userId, deviceId));
   const conversations = new ConversationService(db, fanout, config.limits.maxGroupMembers, receipts);
   const messages = new MessageService(db, writer, config.limits);
 
   let closing = false;
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
-  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, metrics }, { bodyLimit: config.limits.maxFrameBytes, log });
-  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store: db, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, metrics }, config.maxOutboundBytes);
+  const origins = originPolicy(config.allowedOrigins ?? '');
+  const loginThrottle = new LoginThrottle({ perAccount: config.loginFailuresPerAccount, perIp: config.loginFailuresPerIp, windowSec: config.loginFailureWindowSec });
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, loginThrottle, metrics }, { bodyLimit: config.limits.maxFrameBytes, log, origins, trustProxy: config.trustProxy });
+  const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store: db, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, metrics, maxConnectionsPerUser: config.maxConnectionsPerUser }, { origins, newSessionsPerSecond: config.newSessionsPerSecond, maxOutboundBytes: config.maxOutboundBytes });
 
   let url = '';
   let closed: Promise<void> | undefined;

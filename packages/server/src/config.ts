@@ -2,6 +2,7 @@
 // the parser below and the README's configuration table (generated, checked by a test).
 import { hostname } from 'node:os';
 import { DEFAULT_LIMITS, type Limits } from '@confab/protocol';
+import { originPolicy } from './http/origins.js';
 
 export interface Config {
   port: number;
@@ -11,6 +12,20 @@ export interface Config {
   jwtSecret: string | undefined;
   accessTokenTtlSec: number;
   refreshTokenTtlSec: number;
+  /** Failed logins per username, per address, and the window they refill over. */
+  loginFailuresPerAccount: number;
+  loginFailuresPerIp: number;
+  loginFailureWindowSec: number;
+  /** Proxies whose X-Forwarded-For names the client address (unset: the peer address is the client). */
+  trustProxy: string | undefined;
+  /** Most authenticated connections of one user on this node (0: no cap). */
+  maxConnectionsPerUser: number;
+  /** New WebSocket sessions admitted per second on this node (0: no cap); a second's worth may come at once. */
+  newSessionsPerSecond: number;
+  /** Origins allowed to open WebSockets and call the REST API from a browser (comma-separated; `*`: all). */
+  allowedOrigins: string | undefined;
+  /** How far in the future an access token's `iat`/`nbf` may be (clock skew between nodes). */
+  jwtClockSkewSec: number;
   logLevel: string;
   /** Where the data lives: `sqlite` (embedded, one node) or `postgres` (shared by a cluster). */
   store: 'sqlite' | 'postgres';
@@ -52,6 +67,14 @@ export const OPTIONS = [
   top({ key: 'jwtSecret', env: 'JWT_SECRET', flag: '--jwt-secret', kind: 'string', default: undefined, description: 'HS256 secret for access tokens (32+ bytes). Default: a random secret created once in the data directory.' }),
   top({ key: 'accessTokenTtlSec', env: 'ACCESS_TOKEN_TTL', flag: '--access-token-ttl', kind: 'int', default: 900, description: 'Access token lifetime, seconds.' }),
   top({ key: 'refreshTokenTtlSec', env: 'REFRESH_TOKEN_TTL', flag: '--refresh-token-ttl', kind: 'int', default: 30 * 24 * 3600, description: 'Refresh token lifetime, seconds.' }),
+  top({ key: 'loginFailuresPerAccount', env: 'LOGIN_FAILURES_PER_ACCOUNT', flag: '--login-failures-per-account', kind: 'int', default: 10, description: 'Failed logins per username (existing or not) per `LOGIN_FAILURE_WINDOW`; then `rate_limited` (429, `retryAfterMs`) without checking the password. A success resets it. Per node, in memory. 0: no limit.' }),
+  top({ key: 'loginFailuresPerIp', env: 'LOGIN_FAILURES_PER_IP', flag: '--login-failures-per-ip', kind: 'int', default: 100, description: 'Failed logins per client address per `LOGIN_FAILURE_WINDOW` (see `TRUST_PROXY` behind a load balancer). Per node, in memory. 0: no limit.' }),
+  top({ key: 'loginFailureWindowSec', env: 'LOGIN_FAILURE_WINDOW', flag: '--login-failure-window', kind: 'int', default: 900, description: 'Seconds over which the failed-login allowances refill completely.' }),
+  top({ key: 'trustProxy', env: 'TRUST_PROXY', flag: '--trust-proxy', kind: 'string', default: undefined, description: 'Addresses or CIDRs of the proxies in front of the node (`127.0.0.1,10.0.0.0/8`): requests from them are attributed to the client named in `X-Forwarded-For` (login throttling per address). Unset: the peer address is the client, and `X-Forwarded-For` is ignored.' }),
+  top({ key: 'maxConnectionsPerUser', env: 'MAX_CONNECTIONS_PER_USER', flag: '--max-connections-per-user', kind: 'int', default: 32, description: 'Most WebSocket connections one user may hold on this node (all devices and tabs); one more is refused after `hello` with close 4102 (`too_many_connections`). 0: no cap.' }),
+  top({ key: 'newSessionsPerSecond', env: 'NEW_SESSIONS_PER_SECOND', flag: '--new-sessions-per-second', kind: 'number', default: 1000, description: 'Admission control: new WebSocket connections accepted per second on this node (up to a second\'s worth at once); the excess is closed right after the upgrade with 4103 (`try_again_later`), which clients answer by reconnecting with backoff. 0: no cap.' }),
+  top({ key: 'allowedOrigins', env: 'ALLOWED_ORIGINS', flag: '--allowed-origins', kind: 'string', default: undefined, description: 'Browser origins (`https://app.example.com`, comma-separated) allowed to open a WebSocket and call the REST API (CORS), besides requests without `Origin` (non-browser clients) and same-origin ones (Origin host = `Host`). `*` allows every origin. Others get 403 `origin_not_allowed`. Default: none listed.' }),
+  top({ key: 'jwtClockSkewSec', env: 'JWT_CLOCK_SKEW', flag: '--jwt-clock-skew', kind: 'int', default: 30, description: 'Seconds an access token\'s `iat` or `nbf` may lie in the future (clocks of the nodes of a cluster differ a little); `exp` is enforced without tolerance.' }),
   top({ key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', kind: 'string', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' }),
   top({ key: 'store', env: 'STORE', flag: '--store', kind: 'string', default: 'sqlite', description: '`sqlite` (embedded, in `DATA_DIR`, one node) or `postgres` (`DATABASE_URL`, shared by every node of a cluster; tables are created on first start).' }),
   top({ key: 'databaseUrl', env: 'DATABASE_URL', flag: '--database-url', kind: 'string', default: 'postgres://127.0.0.1:5432/confab', description: 'PostgreSQL for `STORE=postgres`: `postgres://[user[:password]@]host[:port]/database` (user default: the OS user); `?options=-c%20search_path%3Dname` picks a schema.' }),
@@ -60,7 +83,7 @@ export const OPTIONS = [
   top({ key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', default: 'redis://127.0.0.1:6379', description: 'Redis for `BUS=redis`: `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS).' }),
   top({ key: 'redisKeyPrefix', env: 'REDIS_KEY_PREFIX', flag: '--redis-key-prefix', kind: 'string', default: 'confab:', description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.' }),
   top({ key: 'nodeTtlMs', env: 'NODE_TTL_MS', flag: '--node-ttl-ms', kind: 'int', default: 15_000, description: '`BUS=redis`: liveness TTL of a node, ms. Nodes refresh it every third of it; a node silent this long is dead: its sessions and presence stop counting (its users show offline).' }),
-  top({ key: 'maxOutboundBytes', env: 'MAX_OUTBOUND_BYTES', flag: '--max-outbound-bytes', kind: 'int', default: 4 * 1024 * 1024, description: 'Back-pressure: most bytes of frames waiting to be written to one connection. A client that reads slower than its traffic is closed with 4102 `slow_consumer` past it (it reconnects and resumes from its cursors), so a stalled reader cannot grow the node\'s memory. Catch-up pages are written one at a time and do not count against it.' }),
+  top({ key: 'maxOutboundBytes', env: 'MAX_OUTBOUND_BYTES', flag: '--max-outbound-bytes', kind: 'int', default: 4 * 1024 * 1024, description: 'Back-pressure: most bytes of frames waiting to be written to one connection. A client that reads slower than its traffic is closed with 4104 `slow_consumer` past it (it reconnects and resumes from its cursors), so a stalled reader cannot grow the node\'s memory. Catch-up pages are written one at a time and do not count against it.' }),
   top({ key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', kind: 'int', default: 15_000, description: 'On SIGTERM/SIGINT the node drains (readiness off, new connections and writes refused, commits in flight finished, clients closed with 4101 `going_away`); if that takes longer than this, it exits with status 1 anyway.' }),
   top({ key: 'reorderWaitMs', env: 'REORDER_WAIT_MS', flag: '--reorder-wait-ms', kind: 'int', default: 50, description: '`BUS=redis`: an entry that reaches a node ahead of an earlier entry of its conversation (committed on another node, still on its way) is held this long for it; a gap that outlasts it is read from the store by each connection. 0: no wait.' }),
 ] as const;
@@ -136,6 +159,13 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   if (config.bus !== 'memory' && config.bus !== 'redis') throw new ConfigError(`BUS must be "memory" or "redis", got "${String(config.bus)}"`);
   if (!/^rediss?:\/\/[^\s]+$/.test(config.redisUrl) || !URL.canParse(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
   if (!/^[\x21-\x7e]{1,64}$/.test(config.redisKeyPrefix)) throw new ConfigError('REDIS_KEY_PREFIX must be 1-64 printable ASCII characters');
+  try {
+    originPolicy(config.allowedOrigins ?? '');
+  } catch (err) {
+    throw new ConfigError(`ALLOWED_ORIGINS: ${(err as Error).message}`);
+  }
+  if (config.loginFailureWindowSec < 1) throw new ConfigError('LOGIN_FAILURE_WINDOW must be at least 1');
+  if (config.trustProxy !== undefined && !/^[0-9A-Fa-f.:/, ]+$/.test(config.trustProxy)) throw new ConfigError('TRUST_PROXY must be a comma-separated list of IP addresses or CIDRs');
   if (config.nodeTtlMs < 300) throw new ConfigError('NODE_TTL_MS must be at least 300');
   if (config.maxOutboundBytes < 64 * 1024) throw new ConfigError('MAX_OUTBOUND_BYTES must be at least 65536');
   if (config.shutdownTimeoutMs < 1) throw new ConfigError('SHUTDOWN_TIMEOUT_MS must be at least 1');

@@ -57,6 +57,35 @@ test('password policy and username rules', async () => {
   }
 });
 
+test('password policy: 8 characters at least, 256 UTF-8 bytes at most, not the username', async () => {
+  const username = uname('longname'); // 8+ characters: refused only for being the username
+  const refused: [string, RegExp][] = [
+    ['1234567', /at least 8 characters/],
+    ['😀😀😀😀😀😀😀', /at least 8 characters/], // 7 characters, 28 bytes
+    ['x'.repeat(257), /at most 256 bytes/],
+    ['é'.repeat(129), /at most 256 bytes/], // 129 characters, 258 bytes
+    [username, /not be the username/],
+    [username.toUpperCase(), /not be the username/],
+  ];
+  for (const [password, why] of refused) {
+    const r = await http(url, 'POST', '/v1/auth/register', { username, password });
+    assert.equal(r.status, 400, password.slice(0, 20));
+    assert.equal(r.body.error.code, 'weak_password', password.slice(0, 20));
+    assert.match(r.body.error.message, why);
+  }
+  for (const password of ['12345678', '😀😀😀😀😀😀😀😀', 'x'.repeat(256), 'é'.repeat(128), `${username}!`]) {
+    const u = uname('pw');
+    const r = await http(url, 'POST', '/v1/auth/register', { username: u, password });
+    assert.equal(r.status, 201, `${password.slice(0, 20)}: ${JSON.stringify(r.body)}`);
+    assert.equal((await http(url, 'POST', '/v1/auth/login', { username: u, password })).status, 200);
+  }
+  // A login with a password longer than any account can have is refused like a wrong one.
+  const long = await http(url, 'POST', '/v1/auth/login', { username, password: 'x'.repeat(2000) });
+  const wrong = await http(url, 'POST', '/v1/auth/login', { username, password: 'x'.repeat(20) });
+  assert.equal(long.status, 401);
+  assert.deepEqual(long.body, wrong.body);
+});
+
 test('refresh rotates; an old refresh token used again logs the device out', async () => {
   const username = uname('rot');
   const s0 = (await http(url, 'POST', '/v1/auth/register', { username, password: 'long enough' })).body;

@@ -4,7 +4,7 @@ import type { DeviceId, Session, UserId } from '@confab/protocol';
 import { AppError } from '../errors.js';
 import { newDeviceId, newUserId } from '../ids.js';
 import type { Store, UserRecord } from '../ports/store.js';
-import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
+import { PASSWORD_MAX_LOGIN_BYTES, checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
 import { hashRefreshToken, newRefreshToken, type TokenIssuer, type VerifiedClaims } from './tokens.js';
 
 export class AuthService {
@@ -18,13 +18,15 @@ export class AuthService {
   ) {}
 
   async register(username: string, password: string, deviceName?: string): Promise<Session> {
-    checkPasswordPolicy(password);
+    checkPasswordPolicy(password, username);
     const user: UserRecord = { id: newUserId(), username, passwordHash: await hashPassword(password), createdAt: this.now() };
     if (!(await this.store.createUser(user))) throw new AppError('username_taken', `The username "${username}" is taken.`);
     return this.#newDevice(user, deviceName);
   }
 
   async login(username: string, password: string, deviceName?: string): Promise<Session> {
+    // No account has a password this long: refused without hashing (whether or not the user exists).
+    if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_LOGIN_BYTES) throw new AppError('invalid_credentials');
     const user = await this.store.userByUsername(username);
     const ok = await verifyPassword(user?.passwordHash, password);
     if (!user || !ok) throw new AppError('invalid_credentials');

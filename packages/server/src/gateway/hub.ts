@@ -39,6 +39,11 @@ export class LocalHub {
     }
   }
 
+  /** Authenticated connections of one user on this node. */
+  countOf(userId: UserId): number {
+    return this.#byUser.get(userId)?.size ?? 0;
+  }
+
   /** Authenticated connections on this node. */
   get size(): number {
     return this.#count;

@@ -45,6 +45,8 @@ export interface GatewayContext {
   sessions: SessionRegistry;
   log: Logger;
   metrics: Metrics;
+  /** Most authenticated connections per user on this node (0 or absent: no cap). */
+  maxConnectionsPerUser?: number;
 }
 
 /** Delivery state of one conversation on this connection. */
@@ -407,6 +409,12 @@ export class ClientSession implements PresenceWatcher {
       return;
     }
     if (this.#state !== 'authenticating') return; // closed meanwhile
+    // Checked and counted in one synchronous step, so concurrent hellos cannot both slip in.
+    const cap = this.ctx.maxConnectionsPerUser ?? 0;
+    if (cap > 0 && this.ctx.hub.countOf(auth.userId) >= cap) {
+      this.#error(undefined, new AppError('rate_limited', `At most ${cap} connections per user on this node; close one, or retry later.`, { retryAfterMs: 1000 }));
+      return this.#close('too_many_connections');
+    }
     clearTimeout(this.#helloTimer);
     this.#auth = auth;
     this.#state = 'open';

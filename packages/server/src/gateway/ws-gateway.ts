@@ -4,7 +4,10 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { AppError } from '../errors.js';
+import type { OriginPolicy } from '../http/origins.js';
 import { CLOSE_CODES } from '@confab/protocol';
+import { TokenBucket } from '../core/rate-limit.js';
 import { ClientSession, type GatewayContext } from './session.js';
 
 export const WS_PATH = '/v1/ws';
@@ -18,7 +21,15 @@ export class WsGateway {
   readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
   #closing = false;
 
-  constructor(server: Server, private readonly ctx: GatewayContext, private readonly maxOutboundBytes: number) {
+  /** Admission control: new sessions per second (absent: no cap). */
+  readonly #admission: TokenBucket | undefined;
+  /** Back-pressure: most bytes waiting to be written to one connection before it is cut off. */
+  private readonly maxOutboundBytes: number;
+
+  constructor(server: Server, private readonly ctx: GatewayContext, opts: { origins?: OriginPolicy; newSessionsPerSecond?: number; maxOutboundBytes?: number } = {}) {
+    const { origins, newSessionsPerSecond: rate = 0 } = opts;
+    this.maxOutboundBytes = opts.maxOutboundBytes ?? 4 * 1024 * 1024;
+    this.#admission = rate > 0 ? new TokenBucket(rate, Math.max(1, rate)) : undefined;
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames past 4x the limit are not even buffered: ws closes with 1009.
@@ -37,7 +48,24 @@ export class WsGateway {
         socket.end(`HTTP/1.1 ${this.#closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws));
+      if (origins && !origins.allows(req.headers.origin, req.headers.host)) {
+        // A page of another site may not open a socket with its visitor's browser.
+        const body = JSON.stringify({ error: new AppError('origin_not_allowed', 'This origin may not open a WebSocket here (ALLOWED_ORIGINS).').toBody() });
+        socket.once('finish', () => socket.destroy());
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        if (this.#admission && this.#admission.take() > 0) {
+          // Over the admission rate: the client learns why from the close code and backs off.
+          ws.on('error', () => undefined);
+          ws.close(CLOSE_CODES.try_again_later.code, 'try_again_later');
+          // A peer that never answers the close does not hold the socket for long.
+          setTimeout(() => ws.terminate(), 2000).unref();
+          return;
+        }
+        this.#accept(ws);
+      });
     });
   }
 

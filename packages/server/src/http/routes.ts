@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { AppError } from '../errors.js';
 import type { AuthService } from '../core/auth.js';
+import type { LoginThrottle } from '../core/login-throttle.js';
 import type { ConversationService } from '../core/conversations.js';
 import type { MessageService } from '../core/messages.js';
 import type { PresenceService } from '../core/presence.js';
@@ -23,6 +24,8 @@ export interface HttpContext {
   presence: PresenceService;
   ready: () => Promise<boolean>;
   metrics: Metrics;
+  /** Failed-login limits per address and account (absent: none). */
+  loginThrottle?: LoginThrottle;
 }
 
 interface Caller { userId: UserId; deviceId: DeviceId }
@@ -65,7 +68,16 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
     },
     'POST /v1/auth/login': async (req) => {
       const b = parse(LoginBody, req.body);
-      return ctx.auth.login(b.username, b.password, b.deviceName);
+      const attempt = ctx.loginThrottle?.begin(req.ip, b.username);
+      try {
+        const session = await ctx.auth.login(b.username, b.password, b.deviceName);
+        attempt?.succeeded();
+        return session;
+      } catch (err) {
+        // Only wrong credentials count as a failed login (not a store outage, say).
+        if (!(err instanceof AppError && err.code === 'invalid_credentials')) attempt?.void();
+        throw err;
+      }
     },
     'POST /v1/auth/refresh': async (req) => ctx.auth.refresh(parse(RefreshBody, req.body).refreshToken),
     'POST /v1/auth/logout': authed(async (req, reply, c) => {

@@ -1,11 +1,16 @@
 // The HTTP server: fastify with JSON errors in the protocol's shape, body limits and
 // headers that keep browsers safe.
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '../errors.js';
+import type { OriginPolicy } from './origins.js';
 import { registerRoutes, type HttpContext } from './routes.js';
 
-export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger }): FastifyInstance {
+const CORS_METHODS = 'GET, POST, PATCH, PUT, DELETE';
+const CORS_HEADERS = 'Authorization, Content-Type';
+
+export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy; trustProxy?: string | undefined }): FastifyInstance {
   const logger: FastifyBaseLogger = opts.log;
   const app = Fastify({
     loggerInstance: logger,
@@ -16,17 +21,46 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // Behind a load balancer: who the client is comes from X-Forwarded-For, only from these.
+    ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     // Malformed URLs and the like get the protocol's error shape too.
+    // Requests Node's HTTP parser refuses (headers over 16 KiB, malformed request lines) get
+    // the protocol's error shape too, not the framework's.
+    clientErrorHandler: clientError,
     frameworkErrors: (err, _req, reply) => {
       const r: FastifyReply = reply;
       void r.code(400).send({ error: new AppError('bad_request', err.message || 'Malformed request.').toBody() });
     },
   });
 
-  app.addHook('onSend', async (_req, reply) => {
+  app.addHook('onSend', async (req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cache-control', 'no-store');
+    // Never framed (clickjacking); HTTPS only once a browser has seen it over HTTPS.
+    reply.header('x-frame-options', 'DENY');
+    reply.header('strict-transport-security', 'max-age=31536000');
+    // API answers are data, never a document: nothing may load or run from them.
+    if (isApi(req.url)) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+  });
+
+  // CORS with the Origin allow-list: an allowed browser origin gets the CORS headers (and its
+  // preflights an answer); a request from any other origin is refused before it runs.
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (origin === undefined) return;
+    if (opts.origins && !opts.origins.allows(origin, req.headers.host)) {
+      return reply.code(403).send({ error: new AppError('origin_not_allowed', 'This origin may not call this API (ALLOWED_ORIGINS).').toBody() });
+    }
+    reply.header('access-control-allow-origin', origin);
+    reply.header('vary', 'Origin');
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      return reply.code(204)
+        .header('access-control-allow-methods', CORS_METHODS)
+        .header('access-control-allow-headers', CORS_HEADERS)
+        .header('access-control-max-age', '600')
+        .send();
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -47,6 +81,22 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
 
   registerRoutes(app, ctx);
   return app;
+}
+
+const isApi = (url: string): boolean => url.startsWith('/v1/') || url === '/healthz' || url === '/readyz';
+
+function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new AppError('headers_too_large', 'The request line and headers are larger than 16 KiB.')
+    : new AppError('bad_request', 'Malformed HTTP request.');
+  const body = JSON.stringify({ error: e.toBody() });
+  socket.end(`HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
 }
 
 function mapError(err: unknown): AppError {
