@@ -36,7 +36,8 @@ const USAGE = `idle: N idle authenticated connections: memory per connection, co
 const WORKER = fileURLToPath(new URL('../idle-worker.js', import.meta.url));
 const PER_WORKER = 6000;
 const TARGET_KIB = 12;
-const NODE_ARGS = ['--log-level', 'warn'];
+// Many connections share each account, and the connect rate is what is measured: no caps.
+const NODE_ARGS = ['--log-level', 'warn', '--max-connections-per-user', '0', '--new-sessions-per-second', '0'];
 
 function int(o: Opts, key: keyof typeof OPTIONS, min: number, max: number, fallback?: number): number {
   if (o[key] === undefined && fallback !== undefined) return fallback;
