@@ -102,7 +102,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
 
   let closing = false;
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
-  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log });
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready }, { bodyLimit: config.limits.maxFrameBytes, log, webRoot: config.webRoot });
   const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log });
 
   let url = '';

@@ -1,6 +1,7 @@
 // Configuration, declared once: each option's env name, flag, default and description feed
 // the parser below and the README's configuration table (generated, checked by a test).
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { DEFAULT_LIMITS, type Limits } from '@confab/protocol';
 
 export interface Config {
@@ -22,6 +23,8 @@ export interface Config {
   redisKeyPrefix: string;
   /** `BUS=redis`: a node whose heartbeat lapsed this long is dead (its sessions and presence expire). */
   nodeTtlMs: number;
+  /** Directory of the web client served at `/`; '' serves none. */
+  webRoot: string;
   limits: Limits;
 }
 
@@ -54,7 +57,11 @@ export const OPTIONS = [
   top({ key: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url', kind: 'string', default: 'redis://127.0.0.1:6379', description: 'Redis for `BUS=redis`: `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS).' }),
   top({ key: 'redisKeyPrefix', env: 'REDIS_KEY_PREFIX', flag: '--redis-key-prefix', kind: 'string', default: 'confab:', description: 'Prefix of every Redis key and channel, so several clusters can share one Redis.' }),
   top({ key: 'nodeTtlMs', env: 'NODE_TTL_MS', flag: '--node-ttl-ms', kind: 'int', default: 15_000, description: '`BUS=redis`: liveness TTL of a node, ms. Nodes refresh it every third of it; a node silent this long is dead: its sessions and presence stop counting (its users show offline).' }),
+  top({ key: 'webRoot', env: 'WEB_ROOT', flag: '--web-root', kind: 'string', default: undefined, description: 'Directory of the web client served at `/` (static files; `index.html` is never cached, hashed `assets/` are cached for a year). Default: the build of `packages/web` (`packages/web/dist`, made by `npm install`). `none` (or empty) serves no web client.' }),
 ] as const;
+
+/** The web client's build directory, next to this package in the repository. */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 export const LIMIT_OPTIONS = [
   lim({ key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: '--max-frame-bytes', kind: 'int', default: DEFAULT_LIMITS.maxFrameBytes, description: 'Largest WebSocket frame or REST body, bytes. Larger: `frame_too_large`; over 4x: the connection is closed (1009).' }),
@@ -117,6 +124,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   const config = { ...(out as Omit<Config, 'limits'>), limits: limits as unknown as Limits, ...overrides };
   if (overrides.limits) config.limits = { ...(limits as unknown as Limits), ...overrides.limits };
   config.nodeId ??= `${hostname()}-${process.pid}`;
+  config.webRoot ??= DEFAULT_WEB_ROOT;
+  if (config.webRoot.trim() === '' || config.webRoot === 'none') config.webRoot = '';
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
   if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
   for (const o of LIMIT_OPTIONS) if (!(config.limits[o.key] >= 1)) throw new ConfigError(`${o.env} must be at least 1`);
