@@ -12,8 +12,8 @@ interface Host {
   fetch?: FetchLike;
   crypto?: { randomUUID?(): string; getRandomValues?(array: Uint8Array): Uint8Array };
   navigator?: { onLine?: unknown };
-  addEventListener?(type: string, listener: () => void): void;
-  removeEventListener?(type: string, listener: () => void): void;
+  addEventListener?: (type: string, listener: () => void) => void;
+  removeEventListener?: (type: string, listener: () => void) => void;
 }
 
 const host = globalThis as unknown as Host;
