@@ -108,6 +108,7 @@ export class Store {
   private scheduled = false;
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   private connectedOnce = false;
+  private listing: Promise<void> | undefined;
 
   constructor(private readonly origin: string) {
     this.api = this.newApi();
@@ -214,9 +215,12 @@ export class Store {
       if (s.state === 'open') {
         client.setPresence(document.visibilityState === 'visible' ? 'online' : 'away');
         // After a reconnect: what changed while away (new conversations, receipts).
+        if (this.connectedOnce || !this.state.listLoaded) void this.refreshList(false);
         if (this.connectedOnce) {
-          void this.refreshList(false);
           for (const id of this.state.receipts.keys()) this.fetchReceipts(id, true);
+          // A conversation opened while offline could not load: try again now.
+          const open = this.active ? this.state.threads.get(this.active) : undefined;
+          if (open && !open.loaded && !open.loading) void this.loadOlder(open.conv.id);
         }
         this.connectedOnce = true;
       }
@@ -261,8 +265,13 @@ export class Store {
     void this.refreshList(true);
   }
 
-  /** Fetches the conversation list (at start and after each reconnect, for what changed meanwhile). */
-  private async refreshList(first: boolean): Promise<void> {
+  /** Fetches the conversation list (at start and after each reconnect, for what changed meanwhile); one request at a time. */
+  private refreshList(first: boolean): Promise<void> {
+    this.listing ??= this.fetchList(first).finally(() => { this.listing = undefined; });
+    return this.listing;
+  }
+
+  private async fetchList(first: boolean): Promise<void> {
     const client = this.client;
     try {
       const list = await this.api.conversations();
