@@ -34,6 +34,9 @@ export function App({ store }: { store: Store }) {
   const match = /^#\/c\/([0-9a-f-]{36})$/.exec(hash);
   const activeId = match?.[1] && s.threads.has(match[1]) ? match[1] : undefined;
   useEffect(() => store.open(activeId), [store, activeId, s.phase]);
+  let unread = 0;
+  for (const t of s.threads.values()) if (t.conv.id !== activeId) unread += t.conv.unread;
+  useEffect(() => { document.title = unread > 0 ? `(${unread}) Confab` : 'Confab'; }, [unread]);
 
   if (s.phase === 'starting') return <div class="splash" aria-busy="true">Confab</div>;
   if (s.phase === 'signedOut') return <SignIn store={store} />;

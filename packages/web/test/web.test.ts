@@ -393,6 +393,35 @@ if (!existsSync(CHROMIUM)) {
     assert.equal(await third.locator('.me strong').textContent(), 'nina');
   });
 
+  test('keyboard and labels: every control has a name; a chat is started and used without the mouse', { timeout: 60_000 }, async (t) => {
+    assert.equal((await http(node.url, 'POST', '/v1/auth/register', { username: 'rosa', password: PASSWORD })).status, 201);
+    const quinn = await newUser('quinn', { viewport: NARROW });
+    t.after(() => closeAll([quinn]));
+    await signUp(quinn);
+    const page = quinn.page;
+    const focused = () => page.evaluate(() => {
+      const el = (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null; id: string } | null } }).document.activeElement;
+      return el ? el.getAttribute('aria-label') ?? el.id : '';
+    });
+    for (let i = 0; i < 10 && (await focused()) !== 'New chat'; i++) await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'New chat', 'Tab reaches the New chat button');
+    await page.keyboard.press('Enter');
+    assert.equal(await focused(), 'direct-user', 'the dialog focuses its field');
+    await page.keyboard.type('rosa');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'rosa' }).waitFor();
+    assert.equal(await focused(), 'composer', 'the composer has the focus in a new conversation');
+    await page.keyboard.type('typed without a mouse');
+    await page.keyboard.press('Enter');
+    await waitFor('the message', async () => (await texts(quinn)).includes('typed without a mouse'));
+    assert.equal(await page.title(), 'Confab');
+
+    const unnamed = await page.locator('button, a[href], input, textarea').evaluateAll((els) => els
+      .filter((el) => !(el.getAttribute('aria-label') || (el as unknown as { labels?: { length: number } }).labels?.length || el.textContent?.trim()))
+      .map((el) => el.outerHTML));
+    assert.deepEqual(unnamed, [], 'every control has an accessible name');
+  });
+
   test('history scrolls upwards page by page to the beginning', { timeout: 60_000 }, async (t) => {
     // 120 messages from olga to pete over REST, then pete opens the conversation.
     const olga = await http(node.url, 'POST', '/v1/auth/register', { username: 'olga', password: PASSWORD });
@@ -434,10 +463,12 @@ if (!existsSync(CHROMIUM)) {
 
     // A signed-in user with a few conversations reloads the page: the app marks the first render
     // of the list (performance.mark 'confab:list-rendered'); its startTime is ms since navigation.
+    const peers = ['sam', 'tess', 'uma'];
+    for (const username of peers) assert.equal((await http(node.url, 'POST', '/v1/auth/register', { username, password: PASSWORD })).status, 201);
     const kim = await newUser('kim');
     t.after(() => closeAll([kim]));
     await signUp(kim);
-    for (const peer of ['alice', 'bob', 'dave']) {
+    for (const peer of peers) {
       await startChat(kim, peer);
       await send(kim, `hi ${peer}`);
     }
