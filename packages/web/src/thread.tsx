@@ -94,6 +94,8 @@ function MessageList({ store, thread, onEdit }: { store: Store; thread: Thread; 
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const anchor = useRef<{ height: number; top: number; first: number } | undefined>(undefined);
+  const lastKey = useRef<string | undefined>(undefined);
+  const [jump, setJump] = useState(false);
 
   const items: Item[] = thread.messages.map((m) => ({
     key: `s${m.seq}`, sender: m.sender, senderUsername: m.senderUsername, text: m.text, createdAt: m.createdAt, mine: m.sender === me,
@@ -107,6 +109,8 @@ function MessageList({ store, thread, onEdit }: { store: Store; thread: Thread; 
     });
   }
   const firstSeq = thread.messages[0]?.seq ?? 0;
+  const newest = items.at(-1)?.key;
+  const lastMine = items.at(-1)?.mine === true;
 
   // Keep the view where it was when older messages come in above; follow new ones at the bottom.
   useLayoutEffect(() => {
@@ -116,9 +120,14 @@ function MessageList({ store, thread, onEdit }: { store: Store; thread: Thread; 
     if (a && a.first !== firstSeq) {
       el.scrollTop = el.scrollHeight - a.height + a.top;
       anchor.current = undefined;
-    } else if (atBottom.current) {
+    } else if (atBottom.current || (newest !== lastKey.current && lastMine)) {
+      // At the bottom, or you just sent something: follow the conversation down.
       el.scrollTop = el.scrollHeight;
+      atBottom.current = true;
+    } else if (newest !== undefined && lastKey.current !== undefined && newest !== lastKey.current && !jump) {
+      setJump(true); // something new arrived below while the user reads further up
     }
+    lastKey.current = newest;
     // A first page shorter than the screen: fetch more so there is something to scroll.
     if (thread.loaded && thread.hasMore && !thread.loading && el.scrollHeight <= el.clientHeight + 40) older();
   });
@@ -134,11 +143,10 @@ function MessageList({ store, thread, onEdit }: { store: Store; thread: Thread; 
     const el = scroller.current;
     if (!el) return;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 60;
+    if (atBottom.current && jump) setJump(false);
     if (el.scrollTop < 200 && thread.loaded) older();
   };
 
-  const lastMine = items.length > 0 && items[items.length - 1]!.mine;
-  useEffect(() => { if (lastMine) atBottom.current = true; }, [items.length, lastMine]);
 
   const rows: preact.JSX.Element[] = [];
   let prev: Item | undefined;
@@ -164,6 +172,11 @@ function MessageList({ store, thread, onEdit }: { store: Store; thread: Thread; 
       {thread.error && <p class="error center" role="alert">{thread.error}</p>}
       {thread.loaded && items.length === 0 && <p class="muted center">No messages yet. Say hello!</p>}
       <ol class="message-list">{rows}</ol>
+      {jump && (
+        <button type="button" class="jump" onClick={() => { const el = scroller.current; if (el) el.scrollTop = el.scrollHeight; setJump(false); }}>
+          New messages ↓
+        </button>
+      )}
     </div>
   );
 }

@@ -196,7 +196,7 @@ if (!existsSync(CHROMIUM)) {
     await box.press('Shift+Enter');
     await box.pressSequentially('Photos soon');
     await box.press('Enter');
-    assert.equal(await box.inputValue(), '', 'the composer is cleared after sending');
+    await waitFor('the composer to be cleared after sending', async () => (await box.inputValue()) === '');
     await waitFor('bob\'s message at alice', async () => (await texts(alice)).includes('Great, thanks\nPhotos soon'));
     await alice.page.getByTestId('typing').waitFor({ state: 'detached' });
     await waitFor('read mark for bob (alice has it open)', async () => (await statusOf(bob, 'Great, thanks')) === 'read');
@@ -406,11 +406,11 @@ if (!existsSync(CHROMIUM)) {
     for (let i = 0; i < 10 && (await focused()) !== 'New chat'; i++) await page.keyboard.press('Tab');
     assert.equal(await focused(), 'New chat', 'Tab reaches the New chat button');
     await page.keyboard.press('Enter');
-    assert.equal(await focused(), 'direct-user', 'the dialog focuses its field');
+    await waitFor('the dialog to focus its field', async () => (await focused()) === 'direct-user');
     await page.keyboard.type('rosa');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'rosa' }).waitFor();
-    assert.equal(await focused(), 'composer', 'the composer has the focus in a new conversation');
+    await waitFor('the composer to have the focus in a new conversation', async () => (await focused()) === 'composer');
     await page.keyboard.type('typed without a mouse');
     await page.keyboard.press('Enter');
     await waitFor('the message', async () => (await texts(quinn)).includes('typed without a mouse'));
@@ -446,6 +446,18 @@ if (!existsSync(CHROMIUM)) {
     }
     assert.deepEqual(await texts(pete), all, 'every message once, in order');
     await pete.page.getByText('This is the beginning of the conversation.').waitFor();
+
+    // Reading far up, a new message does not yank the view down: a button offers to jump.
+    const before = await list.evaluate((el) => el.scrollTop);
+    const r = await http(node.url, 'POST', `/v1/conversations/${direct.body.id}/messages`, { clientId: 'seed-new', text: 'a new one' }, olga.body.accessToken);
+    assert.equal(r.status, 201);
+    const jump = pete.page.getByRole('button', { name: 'New messages' });
+    await jump.waitFor();
+    assert.equal(await list.evaluate((el) => el.scrollTop), before, 'the view stayed where it was');
+    await jump.click();
+    await jump.waitFor({ state: 'detached' });
+    assert.ok(await bubble(pete, 'a new one').isVisible());
+    await waitFor('the view at the bottom', () => list.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 60));
   });
 
   test('figures: bundle size and time to first render of the conversation list', { timeout: 60_000 }, async (t) => {
