@@ -2,11 +2,19 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The browser globals the web client uses, read-only. */
+function browserGlobals() {
+  const names = ['window', 'document', 'navigator', 'location', 'localStorage', 'performance', 'crypto', 'console', 'addEventListener',
+    'removeEventListener', 'requestAnimationFrame', 'queueMicrotask', 'setTimeout', 'clearTimeout', 'Intl', 'URL', 'HTMLElement',
+    'HTMLInputElement', 'HTMLTextAreaElement', 'HTMLDivElement', 'KeyboardEvent', 'Event'];
+  return Object.fromEntries(names.map((n) => [n, 'readonly']));
+}
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'data/**', '.test-output/**'] },
   js.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'packages/web/src/**/*.tsx'],
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { project: ['./packages/*/tsconfig.json', './tsconfig.test.json'], tsconfigRootDir: import.meta.dirname },
@@ -32,6 +40,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
     },
+  },
+  {
+    // The web client runs in browsers: their globals, and nothing of Node's. (TypeScript checks
+    // names against the DOM library of packages/web/tsconfig.json; this is for ESLint's own view.)
+    files: ['packages/web/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: browserGlobals() },
   },
   {
     files: ['**/*.js'],

@@ -13,7 +13,7 @@ import { Emitter } from './emitter.js';
 import { ConfabError } from './errors.js';
 import { Outbox } from './outbox.js';
 import type { OutboxOp } from './outbox.js';
-import { clearTimer, hostWebSocket, randomId, setTimer } from './platform.js';
+import { clearTimer, hostNetwork, hostWebSocket, randomId, setTimer } from './platform.js';
 import type { TimerHandle } from './platform.js';
 import { PresenceBook } from './presence.js';
 import { ReceiptBook, ReceiptSender } from './receipts.js';
@@ -52,6 +52,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   private limits: Limits = DEFAULT_LIMITS;
   private firstWelcome: { promise: Promise<Welcome>; resolve(w: Welcome): void; reject(e: ConfabError): void } | undefined;
   private nextRequest = 0;
+  private unsubscribeNetwork: (() => void) | undefined;
 
   /** @param options server URL, credentials and tuning; see {@link ClientOptions}. */
   constructor(options: ClientOptions) {
@@ -112,6 +113,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
       error: (e) => this.emit('error', e),
     });
     this.typists = new TypingBook({ transmit: host.transmit, emit: (c) => this.emit('typing', c), limits: host.limits, now: this.now });
+    const network = options.network === undefined ? hostNetwork() : options.network || undefined;
+    if (network) {
+      this.connection.setOnline(network.online());
+      this.unsubscribeNetwork = network.subscribe((online) => this.setOnline(online));
+    }
   }
 
   /** The connection state. */
@@ -156,9 +162,25 @@ export class ConfabClient extends Emitter<ClientEvents> {
     return this.connection.close();
   }
 
-  /** Drops the current connection (if any) and connects again now, e.g. when the network came back. */
+  /** Drops the current connection (if any) and connects again now (ignored while offline, see `setOnline`). */
   reconnect(): void {
     this.connection.reconnect();
+  }
+
+  /**
+   * Tells the client the network went away (false) or came back (true); called by itself from
+   * `options.network` (in browsers: the `online`/`offline` events). Offline, the socket is
+   * dropped at once and no reconnect is tried: the state is `reconnecting` with reason
+   * `network offline`, and sends wait in the outbox. Back online, it reconnects at once and the
+   * outbox goes out in order with the same client ids.
+   */
+  setOnline(online: boolean): void {
+    this.connection.setOnline(online);
+  }
+
+  /** False while the client believes the network is down. */
+  get online(): boolean {
+    return !this.connection.isOffline;
   }
 
   /** Sends a message; resolves with the committed entry (its `seq`) once acked, across reconnects. */
@@ -337,6 +359,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   private onFinished(error: ConfabError): void {
+    this.unsubscribeNetwork?.();
+    this.unsubscribeNetwork = undefined;
     const closed = error.code === 'closed' ? error : new ConfabError('closed', `client closed: ${error.message}`, { cause: error });
     this.outbox.failAll(closed);
     this.requests.failAll(closed);

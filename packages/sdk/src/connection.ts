@@ -64,6 +64,8 @@ export class Connection {
   private reconnectTimer: TimerHandle | undefined;
   private handshakeTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
+  /** The network is down (see `setOnline`): no attempts until it is back. */
+  private offline = false;
 
   /** @param options how to connect; @param handler the owner. */
   constructor(private readonly options: ConnectionOptions, private readonly handler: ConnectionHandler) {}
@@ -75,12 +77,39 @@ export class Connection {
 
   /** Leaves `idle`: starts the first attempt. */
   start(): void {
-    if (this.current === 'idle') this.attempt();
+    if (this.current !== 'idle') return;
+    if (this.offline) this.setState('reconnecting', { reason: 'network offline' });
+    else this.attempt();
+  }
+
+  /** True while the network is known to be down (see `setOnline`). */
+  get isOffline(): boolean {
+    return this.offline;
+  }
+
+  /**
+   * The network went away (false) or came back (true). Offline: the socket is dropped at once
+   * (a socket over a dead network may look open for a long time) and no attempt is made until
+   * the network is back; the state is `reconnecting` meanwhile. Back online: a new attempt
+   * starts at once, without waiting for the backoff.
+   */
+  setOnline(online: boolean): void {
+    if (online === !this.offline) return;
+    this.offline = !online;
+    if (this.current === 'idle' || this.current === 'closed') return;
+    if (online) {
+      void closeSocket(this.detach());
+      this.options.backoff.reset();
+      this.attempt();
+      return;
+    }
+    void closeSocket(this.detach());
+    this.setState('reconnecting', { reason: 'network offline' });
   }
 
   /** Drops the socket (if any) and tries again at once. */
   reconnect(): void {
-    if (this.current === 'idle' || this.current === 'closed') return;
+    if (this.current === 'idle' || this.current === 'closed' || this.offline) return;
     void closeSocket(this.detach());
     this.options.backoff.reset();
     this.setState('reconnecting', { reason: 'reconnect requested', delayMs: 0 });
@@ -186,6 +215,10 @@ export class Connection {
       return;
     }
     if (action === 'refresh') this.tokenExpired = true;
+    if (this.offline) {
+      this.setState('reconnecting', { ...(code === undefined ? {} : { code }), reason: 'network offline' });
+      return;
+    }
     const delayMs = this.options.backoff.next();
     this.setState('reconnecting', { ...(code === undefined ? {} : { code }), reason: why, delayMs });
     this.reconnectTimer = setTimer(() => {

@@ -1,6 +1,6 @@
 // Host capabilities (timers, WebSocket, fetch, randomness) looked up on globalThis, so one
 // build runs in browsers and Node without DOM or Node type definitions or imports.
-import type { FetchLike, WebSocketConstructor } from './types.js';
+import type { FetchLike, NetworkLike, WebSocketConstructor } from './types.js';
 
 /** Opaque handle of a pending timer. */
 export type TimerHandle = { readonly __timer: unique symbol };
@@ -11,6 +11,9 @@ interface Host {
   WebSocket?: WebSocketConstructor;
   fetch?: FetchLike;
   crypto?: { randomUUID?(): string; getRandomValues?(array: Uint8Array): Uint8Array };
+  navigator?: { onLine?: unknown };
+  addEventListener?: (type: string, listener: () => void) => void;
+  removeEventListener?: (type: string, listener: () => void) => void;
 }
 
 const host = globalThis as unknown as Host;
@@ -28,6 +31,26 @@ export function clearTimer(handle: TimerHandle | undefined): void {
 /** The host's WebSocket constructor (browsers, Node >= 22), if any. */
 export function hostWebSocket(): WebSocketConstructor | undefined {
   return typeof host.WebSocket === 'function' ? host.WebSocket : undefined;
+}
+
+/** The browser's network status (`navigator.onLine` and the window's online/offline events); undefined elsewhere. */
+export function hostNetwork(): NetworkLike | undefined {
+  const add = host.addEventListener;
+  const remove = host.removeEventListener;
+  if (typeof add !== 'function' || typeof remove !== 'function' || typeof host.navigator?.onLine !== 'boolean') return undefined;
+  return {
+    online: () => host.navigator?.onLine !== false,
+    subscribe(listener) {
+      const on = () => listener(true);
+      const off = () => listener(false);
+      add.call(globalThis, 'online', on);
+      add.call(globalThis, 'offline', off);
+      return () => {
+        remove.call(globalThis, 'online', on);
+        remove.call(globalThis, 'offline', off);
+      };
+    },
+  };
 }
 
 /** The host's fetch, bound to globalThis (browsers throw "Illegal invocation" otherwise). */

@@ -44,6 +44,17 @@ export interface FetchResponseLike {
 /** A `fetch` implementation (the global one, or a wrapper adding timeouts, logging, ...). */
 export type FetchLike = (url: string, init: FetchInit) => Promise<FetchResponseLike>;
 
+/**
+ * The host's view of the network: browsers know when they lose it (`navigator.onLine`, the
+ * window's `online`/`offline` events) long before a socket notices.
+ */
+export interface NetworkLike {
+  /** True when the host believes it is online. */
+  online(): boolean;
+  /** Calls `listener` on every change; returns a function that removes it. */
+  subscribe(listener: (online: boolean) => void): () => void;
+}
+
 // ---- REST client -------------------------------------------------------------------------
 
 /** Options of {@link ConfabApi}. */
@@ -288,6 +299,12 @@ export interface ClientOptions {
   autoReceipts?: boolean;
   /** How long delivery receipts are held to coalesce a burst (trailing edge). Default 250. */
   receiptDelayMs?: number;
+  /**
+   * Where the client learns that the network went away or came back (see `setOnline`).
+   * Default: the browser's `navigator.onLine` and `online`/`offline` events when present (none
+   * in Node); `false` turns it off.
+   */
+  network?: NetworkLike | false;
 }
 
 /** Events of {@link ConfabClient} and their payloads. */

@@ -379,3 +379,69 @@ test('track() while open catches the conversation up at once', { timeout: 10_000
   assert.equal(f.after, 7);
   assert.throws(() => client.track('not-a-uuid', 1), TypeError);
 });
+
+/** A scriptable NetworkLike: `set(false)` is the browser's `offline` event. */
+function fakeNetwork(initial: boolean) {
+  let online = initial;
+  const listeners = new Set<(online: boolean) => void>();
+  return {
+    online: () => online,
+    subscribe(listener: (online: boolean) => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    set(value: boolean) {
+      online = value;
+      for (const l of listeners) l(value);
+    },
+    get listeners() { return listeners.size; },
+  };
+}
+
+test('network offline: the socket is dropped at once, sends wait in the outbox, back online they go out in order once', { timeout: 10_000 }, async (t) => {
+  const network = fakeNetwork(true);
+  const { server, client, states } = await setup(t, { network, reconnect: { minDelayMs: 60_000, maxDelayMs: 60_000 } });
+  const { conn } = await open(server, client);
+  network.set(false);
+  await conn.closed; // dropped by the client, not by a timeout
+  assert.equal(client.online, false);
+  assert.equal(client.state, 'reconnecting');
+  assert.equal(states.at(-1)?.reason, 'network offline');
+  const a = client.send(C1, 'first', { clientId: 'off-1' });
+  const b = client.send(C1, 'second', { clientId: 'off-2' });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(server.connections, 1, 'no attempt while offline');
+  assert.equal(client.pendingSends, 2);
+  client.reconnect(); // ignored while offline
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(server.connections, 1);
+
+  // Back online: a new connection at once (the backoff here is a minute), the outbox in order.
+  network.set(true);
+  const second = await server.connection();
+  await second.accept();
+  const f1 = await second.nextOf('send');
+  const f2 = await second.nextOf('send');
+  assert.deepEqual([f1.clientId, f2.clientId], ['off-1', 'off-2']);
+  second.ack(f1, msg(C1, 1, { text: 'first' }));
+  second.ack(f2, msg(C1, 2, { text: 'second' }));
+  assert.deepEqual((await Promise.all([a, b])).map((m) => m.seq), [1, 2]);
+  assert.equal(client.state, 'open');
+  assert.equal(server.connections, 2);
+});
+
+test('network: a client created offline waits for the network; close() stops listening to it', { timeout: 10_000 }, async (t) => {
+  const network = fakeNetwork(false);
+  const { server, client } = await setup(t, { network });
+  const welcomed = client.connect();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(server.connections, 0);
+  assert.equal(client.state, 'reconnecting');
+  network.set(true);
+  const conn = await server.connection();
+  await conn.accept();
+  await welcomed;
+  assert.equal(network.listeners, 1);
+  await client.close();
+  assert.equal(network.listeners, 0);
+});

@@ -131,7 +131,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
   const ready = () => (closing ? Promise.resolve(false) : store.ping().then(() => true, () => false));
   const origins = originPolicy(config.allowedOrigins ?? '');
   const loginThrottle = new LoginThrottle({ perAccount: config.loginFailuresPerAccount, perIp: config.loginFailuresPerIp, windowSec: config.loginFailureWindowSec });
-  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, loginThrottle, metrics }, { bodyLimit: config.limits.maxFrameBytes, log, origins, trustProxy: config.trustProxy });
+  const http = buildHttp({ auth, conversations, messages, receipts, presence, ready, loginThrottle, metrics }, { bodyLimit: config.limits.maxFrameBytes, log, origins, trustProxy: config.trustProxy, webRoot: config.webRoot });
   const gateway = new WsGateway(http.server, { nodeId: config.nodeId, limits: config.limits, store: db, auth, conversations, messages, receipts, presence, fanout, hub, sessions, log, metrics, maxConnectionsPerUser: config.maxConnectionsPerUser }, { origins, newSessionsPerSecond: config.newSessionsPerSecond, maxOutboundBytes: config.maxOutboundBytes });
 
   let url = '';

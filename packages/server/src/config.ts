@@ -1,6 +1,7 @@
 // Configuration, declared once: each option's env name, flag, default and description feed
 // the parser below and the README's configuration table (generated, checked by a test).
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { DEFAULT_LIMITS, type Limits } from '@confab/protocol';
 import { originPolicy } from './http/origins.js';
 
@@ -43,6 +44,8 @@ export interface Config {
   maxOutboundBytes: number;
   /** SIGTERM/SIGINT: the drain must be over within this long, or the process exits anyway. */
   shutdownTimeoutMs: number;
+  /** Directory of the web client served at `/`; '' serves none. */
+  webRoot: string;
   limits: Limits;
 }
 
@@ -86,7 +89,11 @@ export const OPTIONS = [
   top({ key: 'maxOutboundBytes', env: 'MAX_OUTBOUND_BYTES', flag: '--max-outbound-bytes', kind: 'int', default: 4 * 1024 * 1024, description: 'Back-pressure: most bytes of frames waiting to be written to one connection. A client that reads slower than its traffic is closed with 4104 `slow_consumer` past it (it reconnects and resumes from its cursors), so a stalled reader cannot grow the node\'s memory. Catch-up pages are written one at a time and do not count against it.' }),
   top({ key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', kind: 'int', default: 15_000, description: 'On SIGTERM/SIGINT the node drains (readiness off, new connections and writes refused, commits in flight finished, clients closed with 4101 `going_away`); if that takes longer than this, it exits with status 1 anyway.' }),
   top({ key: 'reorderWaitMs', env: 'REORDER_WAIT_MS', flag: '--reorder-wait-ms', kind: 'int', default: 50, description: '`BUS=redis`: an entry that reaches a node ahead of an earlier entry of its conversation (committed on another node, still on its way) is held this long for it; a gap that outlasts it is read from the store by each connection. 0: no wait.' }),
+  top({ key: 'webRoot', env: 'WEB_ROOT', flag: '--web-root', kind: 'string', default: undefined, description: 'Directory of the web client served at `/` (static files; `index.html` is never cached, hashed `assets/` are cached for a year). Default: the build of `packages/web` (`packages/web/dist`, made by `npm install`). `none` (or empty) serves no web client.' }),
 ] as const;
+
+/** The web client's build directory, next to this package in the repository. */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 export const LIMIT_OPTIONS = [
   lim({ key: 'maxFrameBytes', env: 'MAX_FRAME_BYTES', flag: '--max-frame-bytes', kind: 'int', default: DEFAULT_LIMITS.maxFrameBytes, description: 'Largest WebSocket frame or REST body, bytes. Larger: `frame_too_large`; over 4x: the connection is closed (1009).' }),
@@ -149,6 +156,8 @@ export function loadConfig(argv: readonly string[] = [], env: NodeJS.ProcessEnv 
   const config = { ...(out as Omit<Config, 'limits'>), limits: limits as unknown as Limits, ...overrides };
   if (overrides.limits) config.limits = { ...(limits as unknown as Limits), ...overrides.limits };
   config.nodeId ??= `${hostname()}-${process.pid}`;
+  config.webRoot ??= DEFAULT_WEB_ROOT;
+  if (config.webRoot.trim() === '' || config.webRoot === 'none') config.webRoot = '';
   if (config.jwtSecret !== undefined && Buffer.byteLength(config.jwtSecret) < 32) throw new ConfigError('JWT_SECRET must be at least 32 bytes');
   if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
   for (const o of LIMIT_OPTIONS) if (!(config.limits[o.key] >= 1)) throw new ConfigError(`${o.env} must be at least 1`);

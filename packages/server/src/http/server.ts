@@ -1,6 +1,9 @@
 // The HTTP server: fastify with JSON errors in the protocol's shape, body limits and
 // headers that keep browsers safe.
 import type { Socket } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '../errors.js';
@@ -10,8 +13,19 @@ import { registerRoutes, type HttpContext } from './routes.js';
 const CORS_METHODS = 'GET, POST, PATCH, PUT, DELETE';
 const CORS_HEADERS = 'Authorization, Content-Type';
 
-export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy; trustProxy?: string | undefined }): FastifyInstance {
+/**
+ * The web client's pages: scripts, styles, images and sockets from this origin only; no inline
+ * script, no plugins, no framing.
+ */
+export const WEB_CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'", "connect-src 'self' ws: wss:",
+  "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+].join('; ');
+
+export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy; trustProxy?: string | undefined; webRoot?: string }): FastifyInstance {
   const logger: FastifyBaseLogger = opts.log;
+  const webRoot = opts.webRoot && existsSync(join(opts.webRoot, 'index.html')) ? opts.webRoot : '';
+  if (opts.webRoot && !webRoot) opts.log.warn({ webRoot: opts.webRoot }, 'WEB_ROOT has no index.html: no web client is served (build it with `npm run build -w @confab/web`)');
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: opts.bodyLimit,
@@ -36,12 +50,17 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
-    reply.header('cache-control', 'no-store');
+    // Vite names every file under /assets/ by its content hash: it never changes, so browsers
+    // may keep it. Everything else (index.html, the API) is fetched fresh each time.
+    const immutable = req.method === 'GET' && reply.statusCode === 200 && req.url.startsWith('/assets/') && webRoot !== '';
+    reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-store');
     // Never framed (clickjacking); HTTPS only once a browser has seen it over HTTPS.
     reply.header('x-frame-options', 'DENY');
     reply.header('strict-transport-security', 'max-age=31536000');
-    // API answers are data, never a document: nothing may load or run from them.
+    // API answers are data, never a document: nothing may load or run from them. The web
+    // client's page gets its own policy: this origin only, no inline script.
     if (isApi(req.url)) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    else if (String(reply.getHeader('content-type') ?? '').startsWith('text/html')) reply.header('content-security-policy', WEB_CSP);
   });
 
   // CORS with the Origin allow-list: an allowed browser origin gets the CORS headers (and its
@@ -80,10 +99,16 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
   });
 
   registerRoutes(app, ctx);
+  if (webRoot) {
+    // One route per file found at start (no wildcard): nothing can shadow /v1/*, /healthz or
+    // /readyz, and unknown paths keep the JSON 404. The app routes by URL hash, so `/` is its
+    // only page.
+    void app.register(fastifyStatic, { root: webRoot, prefix: '/', wildcard: false, cacheControl: false, etag: true, lastModified: false, index: ['index.html'], dotfiles: 'deny' });
+  }
   return app;
 }
 
-const isApi = (url: string): boolean => url.startsWith('/v1/') || url === '/healthz' || url === '/readyz';
+const isApi = (url: string): boolean => url.startsWith('/v1/') || url === '/healthz' || url === '/readyz' || url === '/metrics';
 
 function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
