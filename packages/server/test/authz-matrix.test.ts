@@ -91,6 +91,16 @@ async function ownerMessage(fx: Fixture, text: string): Promise<string> {
 const REST: Record<string, RestEntry> = {
   'GET /healthz': { public: async (fx) => { assert.deepEqual((await http(fx.url, 'GET', '/healthz')).body, { status: 'ok' }); } },
   'GET /readyz': { public: async (fx) => { assert.deepEqual((await http(fx.url, 'GET', '/readyz')).body, { status: 'ready' }); } },
+  'GET /metrics': {
+    // Operational figures only (counts by type, code and route template): no text, name or id.
+    public: async (fx) => {
+      const r = await fetch(`${fx.url}/metrics`);
+      assert.equal(r.status, 200);
+      const text = await r.text();
+      assert.match(text, /confab_connections/);
+      for (const s of [SECRET_TEXT, GROUP_NAME, fx.groupId, fx.owner.user.username]) assert.ok(!text.includes(s), `/metrics shows ${s}`);
+    },
+  },
   'POST /v1/auth/register': {
     public: async (fx) => {
       const r = await http(fx.url, 'POST', '/v1/auth/register', { username: uname('pub'), password: 'correct horse' });
