@@ -43,7 +43,8 @@ class Client {
       this.ws = ws;
       let settled = false;
       const done = () => { if (!settled) { settled = true; resolve(); } };
-      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, token: this.spec.token, ...(this.cursor > 0 ? { cursors: { [this.spec.conversationId]: this.cursor } } : {}) })));
+      // The cursor goes with every hello, 0 included: "I hold nothing yet, send me everything".
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', v: 1, token: this.spec.token, cursors: { [this.spec.conversationId]: this.cursor } })));
       ws.on('message', (data: RawData) => { this.onFrame((data as Buffer).toString('utf8')); if (this.open) done(); });
       ws.on('error', () => undefined); // 'close' follows
       ws.on('close', (code: number) => {
@@ -90,8 +91,13 @@ process.on('message', (m: ToStormWorker) => {
   switch (m.type) {
     case 'init':
       clients = m.conns.map((c) => new Client(m.url, c, m.localAddress));
-      pool(clients.length, m.concurrency, (i) => clients[i]!.connect()).then(
-        () => reply({ type: 'ready', connected: clients.filter((c) => c.open).length }),
+      // Ready once every client is in: one refused at first (admission control) is still retrying.
+      pool(clients.length, m.concurrency, (i) => clients[i]!.connect()).then(async () => {
+        const end = Date.now() + 120_000;
+        while (clients.some((c) => !c.open) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        reply({ type: 'ready', connected: clients.filter((c) => c.open).length });
+      }).then(
+        () => undefined,
         (err: unknown) => reply({ type: 'fatal', message: (err as Error).message }),
       );
       return;
