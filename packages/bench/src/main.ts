@@ -14,6 +14,14 @@ import { sync } from './scenarios/sync.js';
 
 export type Opts = Record<string, string | boolean | undefined>;
 
+/** The integer option `--key` in [min, max]; `fallback` when it was not given (if there is one). */
+export function intOption(o: Opts, key: string, min: number, max: number, fallback?: number): number {
+  if (o[key] === undefined && fallback !== undefined) return fallback;
+  const v = Number(o[key]);
+  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${key} must be an integer from ${min} to ${max}, got "${String(o[key])}"`);
+  return v;
+}
+
 export interface Context {
   /** Pin the node to CPU 0 and the generators to CPU 1. */
   pin: boolean;

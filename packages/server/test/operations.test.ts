@@ -6,12 +6,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { CLOSE_CODES, type Message } from '@confab/protocol';
 import { device, seqs, useNode } from './clients.js';
 import { http, register, spawnNode, tempDir, uname } from './helpers.js';
-import { until } from './redis-env.js';
+import { freePort, until } from './redis-env.js';
 import { rawSocket } from './ws-raw.js';
 
 /** Samples of one metric from the text format, as `labels -> value` (labels without `node`). */
@@ -133,18 +132,6 @@ describe('back-pressure', () => {
     again.ws.close();
   });
 });
-
-/** A free TCP port on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('graceful drain', () => {
   test('SIGTERM under load: clients told 4101, commits in flight finish, exit 0 in time; after the restart nothing acked is lost and nothing is doubled', async (t) => {

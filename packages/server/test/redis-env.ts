@@ -73,7 +73,8 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import type { FromIdleWorker, ToIdleWorker } from '../idle-worker.js';
 import { now } from '../latency.js';
-import type { Opts, Scenario } from '../main.js';
+import { intOption, type Opts, type Scenario } from '../main.js';
 import { cpuSeconds, rssMiB } from '../node.js';
 import { formatTable } from '../report.js';
 import { registerUsers } from '../rest.js';
@@ -39,12 +39,7 @@ const TARGET_KIB = 12;
 // Many connections share each account, and the connect rate is what is measured: no caps.
 const NODE_ARGS = ['--log-level', 'warn', '--max-connections-per-user', '0', '--new-sessions-per-second', '0'];
 
-function int(o: Opts, key: keyof typeof OPTIONS, min: number, max: number, fallback?: number): number {
-  if (o[key] === undefined && fallback !== undefined) return fallback;
-  const v = Number(o[key]);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${key} must be an integer from ${min} to ${max}, got "${String(o[key])}"`);
-  return v;
-}
+const int = (o: Opts, key: keyof typeof OPTIONS, min: number, max: number, fallback?: number) => intOption(o, key, min, max, fallback);
 
 function settings(o: Opts) {
   const topology = String(o.topology) as Topology;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import type { Session } from '@confab/protocol';
 import { now } from '../latency.js';
-import type { Opts, Scenario } from '../main.js';
+import { intOption, type Opts, type Scenario } from '../main.js';
 import { cpuSeconds, rssMiB, startConfab } from '../node.js';
 import { formatTable } from '../report.js';
 import { createGroup, pool, registerUsers } from '../rest.js';
@@ -39,12 +39,7 @@ const USAGE = `storm: N clients, the node killed (SIGKILL) and restarted: time u
 const WORKER = fileURLToPath(new URL('../storm-worker.js', import.meta.url));
 const NODE_ARGS = ['--log-level', 'warn', '--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000'];
 
-function int(o: Opts, key: keyof typeof OPTIONS, min: number, max: number, fallback?: number): number {
-  if (o[key] === undefined && fallback !== undefined) return fallback;
-  const v = Number(o[key]);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${key} must be an integer from ${min} to ${max}, got "${String(o[key])}"`);
-  return v;
-}
+const int = (o: Opts, key: keyof typeof OPTIONS, min: number, max: number, fallback?: number) => intOption(o, key, min, max, fallback);
 
 function settings(o: Opts) {
   const clients = int(o, 'clients', 1, 100_000);

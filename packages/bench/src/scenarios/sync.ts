@@ -7,7 +7,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { WebSocket, type RawData } from 'ws';
 import type { ServerFrame } from '@confab/protocol';
 import { now } from '../latency.js';
-import type { Opts, Scenario } from '../main.js';
+import { intOption, type Opts, type Scenario } from '../main.js';
 import { formatTable } from '../report.js';
 import { createGroup, registerUsers } from '../rest.js';
 import { deploy, SYSTEM_NAMES, TOPOLOGIES, type Topology } from '../topology.js';
@@ -28,11 +28,7 @@ const USAGE = `sync: a device offline for N messages reconnects: time until it h
 const TARGET_MS = 2000;
 const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
 
-function int(o: Opts, key: keyof typeof OPTIONS, min: number, max: number): number {
-  const v = Number(o[key]);
-  if (!Number.isInteger(v) || v < min || v > max) throw new Error(`--${key} must be an integer from ${min} to ${max}, got "${String(o[key])}"`);
-  return v;
-}
+const int = (o: Opts, key: keyof typeof OPTIONS, min: number, max: number, fallback?: number) => intOption(o, key, min, max, fallback);
 
 function settings(o: Opts) {
   const topology = String(o.topology) as Topology;
