@@ -210,7 +210,8 @@ if (!existsSync(CHROMIUM)) {
     await bubble(alice, 'Hello Bob!').hover();
     await bubble(alice, 'Hello Bob!').getByRole('button', { name: 'Edit message' }).click();
     const abox = alice.page.getByLabel('Message', { exact: true });
-    assert.equal(await abox.inputValue(), 'Hello Bob! How was the trip?');
+    // The composer takes the text on the next render: wait for it rather than read it at once.
+    await waitFor('the composer to hold the message being edited', async () => (await abox.inputValue()) === 'Hello Bob! How was the trip?');
     await abox.fill('Hello Bob! How was the trip to Lisbon?');
     await abox.press('Enter');
     await waitFor('the edit at bob', async () => (await texts(bob))[0] === 'Hello Bob! How was the trip to Lisbon?');
