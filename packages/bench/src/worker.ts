@@ -108,7 +108,7 @@ function send(c: Conn, s: Stats, measured: boolean): void {
 /** Sends at plan.rate from startAt for warm-up + measurement, then reports after the drain. */
 function runStep(plan: StepPlan): void {
   const s = (current = new Stats(plan));
-  const senders = conns.filter((c) => c.spec.sender);
+  const senders = conns.filter((c) => c.spec.sender && !c.spec.stalled);
   let credit = 0;
   let last = plan.startAt;
   let rr = 0;
@@ -159,10 +159,12 @@ function connect(url: string, spec: ConnSpec): Promise<Conn> {
         return reject(new Error(`hello refused: ${frame.slice(0, 200)}`));
       }
       open = true;
+      // A slow consumer: from here on nothing is read; the node's frames pile up for it.
+      if (spec.stalled) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
       resolve(conn);
     });
     ws.on('error', (err) => { clearTimeout(timer); reject(err); });
-    ws.on('close', () => { if (open) current?.error('ws_closed'); });
+    ws.on('close', () => { if (open && !spec.stalled) current?.error('ws_closed'); });
   });
 }
 

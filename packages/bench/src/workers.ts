@@ -8,7 +8,14 @@ import { cpuSeconds, machineBusySeconds, rssMiB } from './node.js';
 import { isSustained, type StepResult } from './report.js';
 
 /** One connection a worker opens: the device's token, the group it sends to, and the node (default: the pool's url). */
-export interface ConnSpec { token: string; conversationId: string; groupSize: number; sender: boolean; url?: string }
+export interface ConnSpec {
+  token: string; conversationId: string;
+  /** Members of the group that read (what each message should reach). */
+  groupSize: number;
+  sender: boolean; url?: string;
+  /** A client that stops reading after `welcome` (a slow consumer): never sends, never counted. */
+  stalled?: boolean;
+}
 
 export interface StepPlan { step: number; rate: number; startAt: number; warmMs: number; measureMs: number; drainMs: number }
 

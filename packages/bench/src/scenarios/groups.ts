@@ -25,6 +25,7 @@ const OPTIONS = {
   topology: { type: 'string', default: 'sqlite' },
   compare: { type: 'boolean', default: false },
   peers: { type: 'string' },
+  stalled: { type: 'string', default: '0' },
 } as const satisfies ParseArgsConfig['options'];
 
 const USAGE = `groups: N users in groups of G, all connected; senders send to their group at stepped rates.
@@ -45,7 +46,10 @@ const USAGE = `groups: N users in groups of G, all connected; senders send to th
                           Redis: REDIS_URL; needs createdb, dropdb, redis-cli)
   --peers P,Q|all         then run the same workload against peers, each alone on the node's
                           core: raw-ws, raw-ws-preframed, socketio, socketio-redis, socketio-pg
-                          (see peer-server.ts), and print Confab's ratio to each`;
+                          (see peer-server.ts), and print Confab's ratio to each
+  --stalled N             slow consumers: run the workload twice, without and then with N more
+                          members (spread over the groups) that stop reading after hello; print
+                          the readers' p99 side by side and how many the node cut off (4104)`;
 
 function num(o: Opts, key: keyof typeof OPTIONS, min: number, max: number): number {
   const v = Number(o[key]);
@@ -72,6 +76,7 @@ function settings(o: Opts) {
     setupConcurrency: Math.floor(num(o, 'setup-concurrency', 1, 64)),
     topologies: o.compare ? [...TOPOLOGIES] : [topology],
     peers: peersOf(o.peers),
+    stalled: Math.floor(num(o, 'stalled', 0, 10_000)),
   };
 }
 
@@ -146,7 +151,7 @@ function scope(ctx: Context) {
   return { onCleanup: (fn: () => unknown) => { fns.push(fn); }, close };
 }
 
-async function runTopology(topology: Topology, name: string, s: Settings, ctx: Context): Promise<TopologyRun> {
+async function runTopology(topology: Topology, name: string, s: Settings, ctx: Context, stalled = 0): Promise<TopologyRun> {
   const local = scope(ctx);
   try {
     const nodeArgs = [...NODE_ARGS, '--max-group-members', String(Math.max(1000, s.groupSize))];
@@ -157,7 +162,10 @@ async function runTopology(topology: Topology, name: string, s: Settings, ctx: C
     const setupStart = now();
     const users = await registerUsers(first!.url, s.connections, s.setupConcurrency);
     const members = Array.from({ length: Math.ceil(users.length / s.groupSize) }, (_, g) => users.slice(g * s.groupSize, (g + 1) * s.groupSize));
-    const convs = await pool(members.length, s.setupConcurrency, (g) => createGroup(first!.url, `bench group ${g}`, members[g]!));
+    // Slow consumers: extra members, dealt round-robin to the groups, that will not read.
+    const slow = stalled > 0 ? await registerUsers(first!.url, stalled, s.setupConcurrency) : [];
+    const slowOf = (g: number) => slow.filter((_, i) => i % members.length === g);
+    const convs = await pool(members.length, s.setupConcurrency, (g) => createGroup(first!.url, `bench group ${g}`, [...members[g]!, ...slowOf(g)]));
     const setupSeconds = (now() - setupStart) / 1000;
 
     // One device per user; senders spread evenly; connections dealt round-robin to the workers
@@ -171,6 +179,7 @@ async function runTopology(topology: Topology, name: string, s: Settings, ctx: C
         shares[k % s.workers]!.push({ token: u.accessToken, conversationId: convs[g]!.id, groupSize: group.length, sender, url });
         k++;
       }
+      for (const u of slowOf(g)) shares[k++ % s.workers]!.push({ token: u.accessToken, conversationId: convs[g]!.id, groupSize: group.length, sender: false, stalled: true, url: dep.nodes[k % dep.nodes.length]!.url });
     });
     ctx.log(`setup ${setupSeconds.toFixed(1)} s (${users.length} users, ${convs.length} groups); connecting ${s.workers} worker(s) to ${dep.nodes.length} node(s)`);
     const connectStart = now();
@@ -188,14 +197,38 @@ async function runTopology(topology: Topology, name: string, s: Settings, ctx: C
       steps.push(r);
       ctx.log(`  committed ${r.committedPerSec.toFixed(0)}/s, delivered ${r.deliveriesPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, server cpu ${r.serverCpuPct.toFixed(0)}%`);
     }
+    const cut = stalled > 0 ? await slowConsumersCut(dep.nodes.map((n) => n.url)) : undefined;
     return {
-      system: summarize(name, steps), description: dep.description, users: users.length, groups: convs.length,
+      system: { ...summarize(name, steps), ...(stalled > 0 ? { stalledClients: stalled, slowConsumersCut: cut } : {}) },
+      description: dep.description + (stalled > 0 ? `; ${stalled} stalled members` : ''), users: users.length, groups: convs.length,
       senders: shares.flat().filter((c) => c.sender).length,
       setupSeconds: Math.round(setupSeconds * 10) / 10, connectSeconds: Math.round(connectSeconds * 10) / 10,
     };
   } finally {
     await local.close();
   }
+}
+
+/** confab_slow_consumers_total summed over the nodes. */
+async function slowConsumersCut(urls: string[]): Promise<number> {
+  let n = 0;
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    n += Number(/^confab_slow_consumers_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+  }
+  return n;
+}
+
+/** The readers' p99 and the node's RSS per step, without and with slow consumers. */
+function stalledLines(base: TopologyRun, slow: TopologyRun, stalled: number): string[] {
+  const head = ['offered', 'p99 without', 'p99 with', 'ratio', 'rss without MiB', 'rss with MiB', 'lost with'];
+  const rows = base.system.steps.map((b, i) => {
+    const w = slow.system.steps[i];
+    const ratio = w?.p99Ms !== null && w?.p99Ms !== undefined && b.p99Ms ? (w.p99Ms / b.p99Ms).toFixed(2) : '-';
+    return [String(b.offered), fmtMs(b.p99Ms), fmtMs(w?.p99Ms ?? null), ratio, b.serverRssMiB.toFixed(0), (w?.serverRssMiB ?? 0).toFixed(0), String(w?.lost ?? '-')];
+  });
+  const cut = (slow.system as { slowConsumersCut?: number }).slowConsumersCut ?? 0;
+  return [`slow consumers: ${stalled} members that stop reading, side by side with the same run without them:`, ...formatTable(head, rows), `the node cut off ${cut} of the ${stalled} (close 4104 slow_consumer)`];
 }
 
 /** Confab's sustained deliveries/s over each peer's (both measured in this run). */
@@ -251,7 +284,7 @@ export const groups: Scenario = {
     const s = settings(o);
     const setup = 60 + s.connections * 0.2; // argon2 ≈ 50 ms each on the node's one core, with margin
     const steps = s.rates.length * (s.warmupSeconds + s.stepSeconds + s.drainSeconds + 10);
-    return s.topologies.length * (setup + 90 + steps) + s.peers.length * (60 + steps);
+    return (s.topologies.length + (s.stalled > 0 ? 1 : 0)) * (setup + 90 + steps) + s.peers.length * (60 + steps) + s.stalled * 0.2;
   },
 
   async run(o, ctx) {
@@ -262,6 +295,11 @@ export const groups: Scenario = {
       // Without --topology and --compare the system keeps today's name.
       const name = !compare && o.topology === 'sqlite' ? 'confab' : SYSTEM_NAMES[topology];
       runs.push(await runTopology(topology, name, s, ctx));
+    }
+    let stalledRun: TopologyRun | undefined;
+    if (s.stalled > 0) {
+      stalledRun = await runTopology(s.topologies[0]!, `${runs[0]!.system.name}+stalled`, s, ctx, s.stalled);
+      runs.push(stalledRun);
     }
     const confabRuns = runs.length;
     for (const kind of s.peers) runs.push(await runPeer(kind, s, ctx));
@@ -279,6 +317,7 @@ export const groups: Scenario = {
         ...systems.map(table),
         ...(compare || s.peers.length > 0 ? sideBySide(runs, s.rates) : []),
         ...ratios.map((r) => r.line),
+        ...(stalledRun ? stalledLines(runs[0]!, stalledRun, s.stalled) : []),
         ...notes.map((n) => `note: ${n}`),
       ],
       params: {
