@@ -9,6 +9,7 @@ import { machine } from './report.js';
 import { channel, groups } from './scenarios/groups.js';
 import { presence } from './scenarios/presence.js';
 import { idle } from './scenarios/idle.js';
+import { soak } from './scenarios/soak.js';
 import { storm } from './scenarios/storm.js';
 import { sync } from './scenarios/sync.js';
 
@@ -51,7 +52,7 @@ export interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm };
+const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm, soak };
 
 const COMMON = {
   json: { type: 'boolean', default: false },

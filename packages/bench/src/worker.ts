@@ -34,6 +34,7 @@ let conns: Conn[] = [];
 let pad = '';
 /** `confab`: Confab's frames (the raw-ws peers speak them too); `socketio`: the same frames as Socket.IO events. */
 let dialect: Dialect = 'confab';
+let baseUrl = '';
 let current: Stats | undefined;
 const reply = (m: FromWorker) => { process.send?.(m); };
 
@@ -173,6 +174,7 @@ process.on('message', (m: ToWorker) => {
     case 'init':
       pad = 'x'.repeat(m.textBytes);
       dialect = m.dialect ?? 'confab';
+      baseUrl = m.url;
       pool(m.conns.length, 32, (i) => connect(m.conns[i]!.url ?? m.url, m.conns[i]!)).then(
         (list) => { conns = list; reply({ type: 'ready', connected: list.length }); },
         (err: unknown) => reply({ type: 'fatal', message: `connect failed: ${(err as Error).message}` }),
@@ -180,6 +182,22 @@ process.on('message', (m: ToWorker) => {
       return;
     case 'step':
       return runStep(m);
+    case 'churn': {
+      // Between steps: a share of the clients drop their connection and come back (a new socket,
+      // a new hello), as phones do when they change networks.
+      const picked = conns.map((c, i) => ({ c, i })).filter(() => Math.random() < m.fraction);
+      for (const { c } of picked) c.ws.terminate();
+      pool(picked.length, 32, async (k) => {
+        const { c, i } = picked[k]!;
+        const fresh = await connect(c.spec.url ?? baseUrl, c.spec);
+        fresh.next = c.next; // the same device: its client ids go on, they never repeat (a repeat is a resend)
+        conns[i] = fresh;
+      }).then(
+        () => reply({ type: 'churned', reconnected: picked.length }),
+        (err: unknown) => reply({ type: 'fatal', message: `reconnect failed: ${(err as Error).message}` }),
+      );
+      return;
+    }
     case 'stop':
       for (const c of conns) c.ws.terminate();
       process.exit(0);

@@ -26,8 +26,8 @@ export interface WorkerCounts {
 
 /** What the generator speaks: Confab's frames (Confab and the raw-ws peers), or the same frames as Socket.IO events. */
 export type Dialect = 'confab' | 'socketio';
-export type ToWorker = { type: 'init'; url: string; conns: ConnSpec[]; textBytes: number; dialect?: Dialect } | ({ type: 'step' } & StepPlan) | { type: 'stop' };
-export type FromWorker = { type: 'ready'; connected: number } | { type: 'fatal'; message: string } | ({ type: 'result' } & WorkerCounts);
+export type ToWorker = { type: 'init'; url: string; conns: ConnSpec[]; textBytes: number; dialect?: Dialect } | ({ type: 'step' } & StepPlan) | { type: 'churn'; fraction: number } | { type: 'stop' };
+export type FromWorker = { type: 'ready'; connected: number } | { type: 'churned'; reconnected: number } | { type: 'fatal'; message: string } | ({ type: 'result' } & WorkerCounts);
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - now())));
@@ -112,6 +112,16 @@ export class WorkerPool {
     const rss = serverPids.reduce((n, pid) => n + rssMiB(pid), 0);
     const counts = (await answers) as WorkerCounts[];
     return merge(rate, counts, measureMs / 1000, cpu, Math.max(0, other), rss);
+  }
+
+  /** Every worker drops and reopens about `fraction` of its connections; resolves with how many. */
+  async churn(fraction: number): Promise<number> {
+    const answers = await Promise.all(this.workers.map(({ child }) => {
+      const answer = next(child, 60_000);
+      child.send({ type: 'churn', fraction } satisfies ToWorker);
+      return answer;
+    }));
+    return answers.reduce((n, a) => n + (a.type === 'churned' ? a.reconnected : 0), 0);
   }
 
   /** Asks every worker to stop, and kills (by pid) any still running after 3 s. */

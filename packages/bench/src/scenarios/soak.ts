@@ -1,0 +1,96 @@
+// Scenario "soak": the groups workload at one steady rate for a long time (30 minutes by
+// default), in one-minute steps, with churn between the steps (a share of the clients drop their
+// connection and come back). What must hold: nothing lost, and the node's RSS and the p99 of the
+// last five minutes within 1.1x of the first five after the warm-up minute.
+import type { ParseArgsConfig } from 'node:util';
+import { intOption, type Scenario } from '../main.js';
+import { formatTable, type StepResult } from '../report.js';
+import { createGroup, pool, registerUsers } from '../rest.js';
+import { startConfab } from '../node.js';
+import { WorkerPool, type ConnSpec } from '../workers.js';
+
+const OPTIONS = {
+  minutes: { type: 'string', default: '30' },
+  rate: { type: 'string', default: '1000' },
+  connections: { type: 'string', default: '200' },
+  'group-size': { type: 'string', default: '10' },
+  churn: { type: 'string', default: '5' },
+} as const satisfies ParseArgsConfig['options'];
+
+const USAGE = `soak: steady load for a long time with churn; RSS and p99 must stay flat, nothing lost.
+  --minutes M        length, in one-minute steps (default 30; at least 12)
+  --rate R           msg/s offered throughout (default 1000)
+  --connections N    users = connections (default 200), in groups of --group-size (default 10)
+  --churn P          percent of the connections dropped and reopened after each minute (default 5)`;
+
+const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
+const FLAT = 1.1;
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] ?? NaN; };
+
+export const soak: Scenario = {
+  name: 'soak',
+  usage: USAGE,
+  options: OPTIONS,
+
+  budgetSeconds(o) {
+    return intOption(o, 'minutes', 12, 24 * 60) * 75 + 300;
+  },
+
+  async run(o, ctx) {
+    const s = {
+      minutes: intOption(o, 'minutes', 12, 24 * 60),
+      rate: intOption(o, 'rate', 1, 100_000),
+      connections: intOption(o, 'connections', 2, 20_000),
+      groupSize: intOption(o, 'group-size', 2, 1000),
+      churn: intOption(o, 'churn', 0, 100),
+    };
+    const node = await startConfab(NODE_ARGS, ctx.pin ? 0 : undefined, { nodeFlags: ctx.nodeFlags });
+    ctx.onCleanup(() => node.stop());
+    ctx.log(`node ${node.url} (pid ${node.pid}); registering ${s.connections} users`);
+    const users = await registerUsers(node.url, s.connections, 8);
+    const members = Array.from({ length: Math.ceil(users.length / s.groupSize) }, (_, g) => users.slice(g * s.groupSize, (g + 1) * s.groupSize));
+    const convs = await pool(members.length, 8, (g) => createGroup(node.url, `soak ${g}`, members[g]!));
+    const conns: ConnSpec[] = members.flatMap((group, g) => group.map((u) => ({ token: u.accessToken, conversationId: convs[g]!.id, groupSize: group.length, sender: true })));
+    const workers = await WorkerPool.start(node.url, [conns], 64, ctx.pin ? 1 : undefined);
+    ctx.onCleanup(() => workers.stop());
+
+    const steps: StepResult[] = [];
+    const churned: number[] = [];
+    for (let i = 0; i < s.minutes; i++) {
+      const r = await workers.step(i, s.rate, { warmMs: 1000, measureMs: 55_000, drainMs: 2000 }, node.pid);
+      steps.push(r);
+      churned.push(s.churn > 0 ? await workers.churn(s.churn / 100) : 0);
+      ctx.log(`minute ${i + 1}/${s.minutes}: committed ${r.committedPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, rss ${r.serverRssMiB.toFixed(0)} MiB, ${churned[i]} reconnected`);
+    }
+
+    // The first minute warms up; compare minutes 2-6 with the last five.
+    const first = steps.slice(1, 6);
+    const last = steps.slice(-5);
+    const rss = (xs: StepResult[]) => median(xs.map((x) => x.serverRssMiB));
+    const p99 = (xs: StepResult[]) => median(xs.map((x) => x.p99Ms ?? Infinity));
+    const rssRatio = rss(last) / rss(first);
+    const p99Ratio = p99(last) / p99(first);
+    const lost = steps.reduce((n, x) => n + x.lost, 0);
+    const unacked = steps.reduce((n, x) => n + x.unacked, 0);
+    const flat = rssRatio <= FLAT && p99Ratio <= FLAT && lost === 0 && unacked === 0;
+    const system = {
+      name: 'confab', minutes: s.minutes, rate: s.rate, lost, unacked,
+      rssFirstMiB: rss(first), rssLastMiB: rss(last), rssRatio: Math.round(rssRatio * 100) / 100,
+      p99FirstMs: p99(first), p99LastMs: p99(last), p99Ratio: Math.round(p99Ratio * 100) / 100,
+      reconnected: churned.reduce((a, b) => a + b, 0), flat, steps,
+    };
+    const head = ['minute', 'commit/s', 'deliv/s', 'p50', 'p99', 'lost', 'unacked', 'srv cpu%', 'rss MiB', 'reconnected'];
+    const rows = steps.map((x, i) => [String(i + 1), x.committedPerSec.toFixed(0), x.deliveriesPerSec.toFixed(0), String(x.p50Ms ?? '-'), String(x.p99Ms ?? '-'), String(x.lost), String(x.unacked), x.serverCpuPct.toFixed(0), x.serverRssMiB.toFixed(0), String(churned[i])]);
+    return {
+      systems: [system],
+      params: s,
+      lines: [
+        `confab: 1 node (SQLite), ${s.connections} connections in groups of ${s.groupSize}, ${s.rate} msg/s for ${s.minutes} minutes, ${s.churn} % of the connections dropped and reopened after each minute`,
+        ...formatTable(head, rows),
+        `minutes 2-6 vs the last 5 (medians): RSS ${rss(first).toFixed(0)} -> ${rss(last).toFixed(0)} MiB (x${rssRatio.toFixed(2)}), p99 ${p99(first)} -> ${p99(last)} ms (x${p99Ratio.toFixed(2)}); lost ${lost}, unacked ${unacked}`,
+        `flat (both within x${FLAT}, nothing lost): ${flat ? 'yes' : 'NO'}`,
+      ],
+    };
+  },
+};
