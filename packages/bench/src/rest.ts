@@ -5,7 +5,8 @@ import type { Conversation, Session } from '@confab/protocol';
 
 const PASSWORD = 'confab-bench-password';
 
-async function post<T>(url: string, path: string, body: unknown, token?: string): Promise<T> {
+/** POSTs JSON; resolves with the parsed answer of a 200/201, rejects with the status and text otherwise. */
+export async function post<T>(url: string, path: string, body: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(url + path, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
@@ -39,4 +40,26 @@ export function createGroup(url: string, name: string, members: Session[]): Prom
   const [owner, ...rest] = members;
   if (!owner) throw new Error('a group needs at least one member');
   return post<Conversation>(url, '/v1/conversations', { name, members: rest.map((s) => s.user.username) }, owner.accessToken);
+}
+
+/** A node's /metrics: the value of one sample (labels matched as a substring, e.g. 'type="hello"'; 0 if absent), and every sample of a metric by its one label. */
+export interface MetricsView {
+  get(name: string, labels?: string): number;
+  byLabel(name: string, label: string): Record<string, number>;
+}
+
+export async function scrapeMetrics(url: string): Promise<MetricsView> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const samples = [...text.matchAll(/^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/gm)].map((m) => ({ name: m[1]!, labels: m[2] ?? '', value: Number(m[3]) }));
+  return {
+    get: (name, labels = '') => samples.find((x) => x.name === name && x.labels.includes(labels))?.value ?? 0,
+    byLabel(name, label) {
+      const out: Record<string, number> = {};
+      for (const x of samples) {
+        const v = x.name === name ? new RegExp(`${label}="([^"]+)"`).exec(x.labels)?.[1] : undefined;
+        if (v !== undefined) out[v] = x.value;
+      }
+      return out;
+    },
+  };
 }

@@ -5,7 +5,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { now } from '../latency.js';
 import type { Context, Opts, Scenario } from '../main.js';
 import { formatTable, summarize, table, type StepResult, type SystemReport } from '../report.js';
-import { createGroup, pool, registerUsers } from '../rest.js';
+import { createGroup, pool, registerUsers, scrapeMetrics } from '../rest.js';
 import { freePort } from '../node.js';
 import { PEER_KINDS, startPeer, type PeerKind } from '../peers.js';
 import { deploy, SYSTEM_NAMES, TOPOLOGIES, tempDatabase, type Topology } from '../topology.js';
@@ -212,10 +212,7 @@ async function runTopology(topology: Topology, name: string, s: Settings, ctx: C
 /** confab_slow_consumers_total summed over the nodes. */
 async function slowConsumersCut(urls: string[]): Promise<number> {
   let n = 0;
-  for (const url of urls) {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-    n += Number(/^confab_slow_consumers_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
-  }
+  for (const url of urls) n += (await scrapeMetrics(url)).get('confab_slow_consumers_total');
   return n;
 }
 

@@ -11,7 +11,7 @@ import { now } from '../latency.js';
 import { intOption, type Opts, type Scenario } from '../main.js';
 import { cpuSeconds, rssMiB } from '../node.js';
 import { formatTable } from '../report.js';
-import { registerUsers } from '../rest.js';
+import { registerUsers, scrapeMetrics } from '../rest.js';
 import { deploy, SYSTEM_NAMES, TOPOLOGIES, type Topology } from '../topology.js';
 import { forkWorker, nextMessage, stopWorker } from '../workers.js';
 
@@ -55,16 +55,8 @@ function settings(o: Opts) {
   };
 }
 
-/** The node's heap in use, from its /metrics (undefined if it cannot be read). */
-async function heapUsedMiB(url: string): Promise<number | undefined> {
-  try {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-    const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text);
-    return m ? Number(m[1]) / 2 ** 20 : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The node's heap in use, from its /metrics (NaN if it cannot be read). */
+const heapUsedMiB = (url: string): Promise<number> => scrapeMetrics(url).then((m) => m.get('nodejs_heap_size_used_bytes') / 2 ** 20, () => NaN);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -89,7 +81,7 @@ export const idle: Scenario = {
     const tokens = users.map((u) => u.accessToken);
     await sleep(2000);
     const rss0 = sum(pids().map(rssMiB));
-    const heap0 = sum((await Promise.all(urls.map(heapUsedMiB))).map((h) => h ?? NaN));
+    const heap0 = sum(await Promise.all(urls.map(heapUsedMiB)));
 
     const workers: ChildProcess[] = [];
     ctx.onCleanup(() => { for (const w of workers) stopWorker(w); });
@@ -113,7 +105,7 @@ export const idle: Scenario = {
     await sleep(s.settleSeconds * 1000);
     const idleCpuPct = ((sum(pids().map(cpuSeconds)) - cpu0) / ((now() - c0) / 1000)) * 100;
     const rss1 = sum(pids().map(rssMiB));
-    const heap1 = sum((await Promise.all(urls.map(heapUsedMiB))).map((h) => h ?? NaN));
+    const heap1 = sum(await Promise.all(urls.map(heapUsedMiB)));
     const counted = await Promise.all(workers.map((w) => {
       const answer = nextMessage<FromIdleWorker>(w, 30_000);
       w.send({ type: 'count' } satisfies ToIdleWorker);

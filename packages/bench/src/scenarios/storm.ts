@@ -13,7 +13,7 @@ import { now } from '../latency.js';
 import { intOption, type Opts, type Scenario } from '../main.js';
 import { cpuSeconds, rssMiB, startConfab } from '../node.js';
 import { formatTable } from '../report.js';
-import { createGroup, pool, registerUsers } from '../rest.js';
+import { createGroup, pool, post, registerUsers, scrapeMetrics } from '../rest.js';
 import type { FromStormWorker, StormConn, StormStatus, ToStormWorker } from '../storm-worker.js';
 import { forkWorker, nextMessage, stopWorker } from '../workers.js';
 
@@ -51,28 +51,6 @@ function settings(o: Opts) {
     before: int(o, 'before', 1, 10_000),
     after: int(o, 'after', 0, 10_000),
     timeoutSeconds: int(o, 'timeout-seconds', 1, 3600),
-  };
-}
-
-async function post(url: string, path: string, body: unknown, token: string): Promise<void> {
-  const res = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
-  if (res.status !== 201 && res.status !== 200) throw new Error(`POST ${path}: ${res.status} ${(await res.text()).slice(0, 200)}`);
-}
-
-/** Sums of confab_store_calls_total by method, and one sample, from the node's /metrics. */
-async function scrape(url: string): Promise<{ calls: Record<string, number>; get(name: string, labels?: string): number }> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
-  const calls: Record<string, number> = {};
-  for (const m of text.matchAll(/^confab_store_calls_total\{([^}]*)\} (\S+)$/gm)) {
-    const method = /method="([^"]+)"/.exec(m[1]!)?.[1];
-    if (method) calls[method] = Number(m[2]);
-  }
-  return {
-    calls,
-    get(name, labels = '') {
-      const re = new RegExp(`^${name}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm');
-      return Number(re.exec(text)?.[1] ?? 0);
-    },
   };
 }
 
@@ -164,9 +142,10 @@ export const storm: Scenario = {
       clearInterval(rssTimer);
     }
     const stormCpuSeconds = cpuSeconds(node.pid) - cpu0;
-    const m = await scrape(url);
+    const m = await scrapeMetrics(url);
+    const calls = m.byLabel('confab_store_calls_total', 'method');
     const fromKill = now() - killedAt;
-    const storeCalls = sum(Object.values(m.calls));
+    const storeCalls = sum(Object.values(calls));
     const hellos = m.get('confab_frames_in_total', 'type="hello"');
     const st = resync.last;
 
@@ -184,14 +163,14 @@ export const storm: Scenario = {
       hellos,
       storeCalls,
       storeCallsPerClient: Math.round((storeCalls / s.clients) * 100) / 100,
-      storeCallsByMethod: m.calls,
+      storeCallsByMethod: calls,
       catchUpPages: m.get('confab_catchup_pages_total'),
       stormCpuSeconds: Math.round(stormCpuSeconds * 10) / 10,
       peakRssMiB: Math.round(peakRss),
     };
     const head = ['clients', 'restart s', 'resync s', 'from kill s', 'lost', 'dup', 'gaps', 'reconnects', 'hellos', 'store calls', 'per client', 'node cpu s', 'peak rss MiB'];
     const row = [s.clients, system.restartSeconds, system.resyncSecondsFromRestart, system.resyncSecondsFromKill, system.lost, system.duplicates, system.gaps, system.reconnects, hellos, storeCalls, system.storeCallsPerClient, system.stormCpuSeconds, system.peakRssMiB].map(String);
-    const top = Object.entries(m.calls).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${v}`).join(', ');
+    const top = Object.entries(calls).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, v]) => `${k} ${v}`).join(', ');
     return {
       systems: [system],
       params: { ...s, connectSeconds: Math.round(connectSeconds * 10) / 10 },

@@ -26,9 +26,9 @@ export class WsGateway {
   /** Back-pressure: most bytes waiting to be written to one connection before it is cut off. */
   private readonly maxOutboundBytes: number;
 
-  constructor(server: Server, private readonly ctx: GatewayContext, opts: { origins?: OriginPolicy; newSessionsPerSecond?: number; maxOutboundBytes?: number } = {}) {
+  constructor(server: Server, private readonly ctx: GatewayContext, opts: { origins?: OriginPolicy; newSessionsPerSecond?: number; maxOutboundBytes: number }) {
     const { origins, newSessionsPerSecond: rate = 0 } = opts;
-    this.maxOutboundBytes = opts.maxOutboundBytes ?? 4 * 1024 * 1024;
+    this.maxOutboundBytes = opts.maxOutboundBytes;
     this.#admission = rate > 0 ? new TokenBucket(rate, Math.max(1, rate)) : undefined;
     this.#wss = new WebSocketServer({
       noServer: true,
