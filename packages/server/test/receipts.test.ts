@@ -166,6 +166,58 @@ describe('unread counts', () => {
   });
 });
 
+describe('unread counts kept per connection', () => {
+  const storeCalls = async (method: string) => {
+    const text = await (await fetch(`${node.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('confab_store_calls_total{') && l.includes(`method="${method}"`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+
+  test('counted on from delivered entries (others, own, deletes, reads elsewhere), the store asked once per connection while busy', async () => {
+    const [a, b, c] = await Promise.all([register(node.url, uname('ka')), register(node.url, uname('kb')), register(node.url, uname('kc'))]);
+    const g = (await http(node.url, 'POST', '/v1/conversations', { name: 'counted', members: [b.user.username, c.user.username] }, a.accessToken)).body;
+    const [sa, b1, b2, sc] = [await connect(a), await connect(b), await connect(b), await connect(c)];
+    const restUnread = async () => (await http(node.url, 'GET', '/v1/conversations', undefined, b.accessToken)).body.conversations.find((x: any) => x.id === g.id).unread;
+    // Waits until both of bob's devices were last told `expected`, and checks the store agrees.
+    const told = async (expected: number, why: string) => {
+      for (const d of [b1, b2]) await d.next((f) => f.type === 'read.state' && f.conversationId === g.id && f.unread === expected, 5000);
+      assert.equal(await restUnread(), expected, why);
+    };
+    const before = await storeCalls('unreadCounts');
+    // 40 messages from carol over ~1.6 s: three or four push intervals of a busy conversation.
+    const first = [];
+    for (let i = 0; i < 40; i++) {
+      first.push(await send(sc, g.id, `c${i}`));
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    await told(40, "carol's messages count");
+    const asked = (await storeCalls('unreadCounts')) - before;
+    assert.ok(asked <= 4, `the store was asked ${asked} times for 4 connections; each counts on by itself once it knows`);
+    await send(b1, g.id, 'my reply');
+    await told(0, 'sending marks everything before it read');
+    const later = [await send(sc, g.id, 'x1'), await send(sc, g.id, 'x2'), await send(sc, g.id, 'x3')];
+    await told(3, 'three after my reply');
+    const del = async (who: Session, m: { messageId: string }, clientId: string) => {
+      const r = await http(node.url, 'DELETE', `/v1/conversations/${g.id}/messages/${m.messageId}`, { clientId }, who.accessToken);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    };
+    await del(a, later[0]!, 'mod-del');
+    await told(2, "the owner deleted one of carol's unread messages");
+    await del(c, later[1]!, 'own-del');
+    await told(1, 'carol deleted one of her unread messages');
+    await del(c, first[3]!, 'old-del');
+    await send(sc, g.id, 'x4');
+    await told(2, 'a deleted message that was read changes nothing; x4 counts');
+    // Read on the second device: the first is told, then counts on from the new cursor.
+    b2.send({ type: 'read', id: 'rd', conversationId: g.id, seq: later[2]!.seq });
+    await b2.next((f) => f.type === 'ok' && f.id === 'rd');
+    await told(1, 'read up to x3 elsewhere: x4 is left');
+    await send(sc, g.id, 'x5');
+    await send(sa, g.id, 'from alice');
+    await told(3, 'x4, x5 and alice\'s message');
+  });
+});
+
 describe('bad receipts', () => {
   test('beyond the last seq, not a member, unknown conversation or message: documented errors, nothing stored', async () => {
     const [a, b, x] = await Promise.all([register(node.url, uname('ba')), register(node.url, uname('bb')), register(node.url, uname('bx'))]);

@@ -37,7 +37,7 @@ function harness(opts: { failMemberOnce?: boolean } = {}) {
     metrics: new Metrics({ connections: () => 1, outbound: () => ({ total: 0, max: 0 }), writerDepth: () => 0, busDropped: () => 0 }, { node: 'n1' }),
     presence: { connect: () => undefined, disconnect: () => undefined, unwatch: () => undefined },
   } as unknown as GatewayContext;
-  const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, push: (t) => { frames.push(JSON.parse(t) as ServerFrame); }, close: () => undefined }, ctx);
+  const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, push: (t) => { frames.push(JSON.parse(t) as ServerFrame); }, pushShared: (f) => { frames.push(JSON.parse(f.text) as ServerFrame); }, close: () => undefined }, ctx);
   const commit = (seq: number) => { log.push(entry(seq)); session.deliverLive(entry(seq)); };
   const until = async (pred: () => boolean) => { for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r)); assert.ok(pred(), 'condition not reached'); };
   const delivered = () => frames.flatMap((f) => (f.type === 'sync.page' ? f.messages.map((m) => m.seq) : f.type === 'message' ? [f.message.seq] : []));

@@ -136,7 +136,9 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
       assert.equal((await store.viewForUser(c, users[1]!))?.unread, 3, 'a deleted unread message no longer counts');
       assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 1), { readSeq: 1, unread: 2 });
       assert.deepEqual(await store.advanceReadCursor(c, users[1]!, 0), { readSeq: 1, unread: 2 }, 'a lower cursor is ignored');
-      assert.deepEqual(await store.unreadCounts(users[1]!, [c]), new Map([[c, { readSeq: 1, unread: 2 }]]));
+      assert.deepEqual(await store.unreadCounts(users[1]!, new Map([[c, 4]])), new Map([[c, { readSeq: 1, unread: 2 }]]));
+      assert.deepEqual(await store.unreadCounts(users[1]!, new Map([[c, 2]])), new Map([[c, { readSeq: 1, unread: 0 }]]), 'seq 2 was deleted: nothing counts up to it');
+      assert.deepEqual(await store.unreadCounts(users[1]!, new Map([[c, 3]])), new Map([[c, { readSeq: 1, unread: 1 }]]), 'counted only up to the seq asked');
       // Sending marks the conversation read for the sender.
       const [mine] = await store.append([msg(users[1]!, 'r6', 'reply', c)]);
       assert.ok(mine?.ok);
@@ -144,7 +146,7 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
       const list = await store.listForUser(users[1]!);
       assert.equal(list[0]?.id, c, 'most recent conversation first');
       assert.equal(list[0]?.lastMessage?.clientId, 'r6');
-      assert.deepEqual(await store.unreadCounts(users[3]!, [c]), new Map(), 'no counts for non-members');
+      assert.deepEqual(await store.unreadCounts(users[3]!, new Map([[c, 99]])), new Map(), 'no counts for non-members');
     });
 
     test('delivered cursors: monotonic, at least the read cursor, aggregated as the minimum', async () => {

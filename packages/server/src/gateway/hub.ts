@@ -1,10 +1,10 @@
 // The node's local connection table: delivers envelopes from the bus to the sessions of
 // the users they name.
-import type { ServerFrame, UserId } from '@confab/protocol';
+import type { UserId } from '@confab/protocol';
 import type { Envelope } from '../ports/bus.js';
 import type { Metrics } from '../metrics.js';
 import { Reorder } from './reorder.js';
-import type { ClientSession } from './session.js';
+import { SharedFrame, type ClientSession } from './session.js';
 
 type MessageEnvelope = Extract<Envelope, { type: 'message' }>;
 
@@ -65,9 +65,12 @@ export class LocalHub {
       case 'read':
         for (const s of this.#byUser.get(envelope.userId) ?? []) s.readChanged(envelope.conversationId, envelope.seq, envelope.unread);
         break;
-      case 'receipts':
-        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.receiptsChanged(envelope.conversationId, envelope.delivered, envelope.read);
+      case 'receipts': {
+        const { conversationId, delivered, read } = envelope;
+        const frame = new SharedFrame('receipts', () => ({ type: 'receipts', conversationId, delivered, read }));
+        for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.receiptsChanged(frame);
         break;
+      }
       case 'revoke':
         for (const s of this.#byUser.get(envelope.userId) ?? []) if (s.deviceId === envelope.deviceId) s.close('auth_failed');
         break;
@@ -84,9 +87,8 @@ export class LocalHub {
 
   #deliver(envelope: MessageEnvelope): void {
     this.metrics?.commitToNode.observe(Math.max(0, Date.now() - envelope.message.createdAt) / 1000);
-    // One JSON.stringify per message on this node, not one per recipient connection.
-    let text: string | undefined;
-    const frame = () => (text ??= JSON.stringify({ type: 'message', message: envelope.message } satisfies ServerFrame));
+    // Serialized and framed once per message on this node, not once per recipient connection.
+    const frame = new SharedFrame('message', () => ({ type: 'message', message: envelope.message }));
     for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message, frame);
   }
 }

@@ -26,9 +26,25 @@ import type { LocalHub } from './hub.js';
 export interface Transport {
   /** Queues a text frame; resolves once it has been written out (used to pace catch-up pages). */
   send(text: string): Promise<void>;
-  /** Queues a text frame without waiting for it (live frames, answers: the hot path). */
+  /** Queues a text frame without waiting for it (answers, per-connection pushes). */
   push(text: string): void;
+  /** Queues a frame that goes unchanged to many connections (live entries, receipts): the hot path. */
+  pushShared(frame: SharedFrame): void;
   close(code: number, reason: string): void;
+}
+
+/**
+ * A server frame sent unchanged to every recipient connection on this node: serialized once
+ * (on first use), and encoded once by the transport, which keeps its wire bytes in `wire`.
+ */
+export class SharedFrame {
+  #text: string | undefined;
+  /** The transport's encoding of this frame (for WebSocket: the whole frame, header included). */
+  wire: Uint8Array | undefined;
+  constructor(readonly type: ServerFrame['type'], private readonly make: () => ServerFrame) {}
+  get text(): string {
+    return (this.#text ??= JSON.stringify(this.make()));
+  }
 }
 
 export interface GatewayContext {
@@ -59,6 +75,11 @@ interface Stream {
   liveMax: number;
   /** `sync` requests answered by the sync.done that ends the current fill. */
   waiters: string[];
+  /**
+   * The user's read cursor and unread count as of `delivered`, counted on from each entry this
+   * connection delivers live; absent while unknown (the store is asked, up to `delivered`).
+   */
+  unread?: { readSeq: number; count: number } | undefined;
 }
 
 type Auth = { userId: UserId; deviceId: DeviceId; username: string; expiresAt: number };
@@ -168,8 +189,8 @@ export class ClientSession implements PresenceWatcher {
 
   // ---- input from the hub (live traffic) ----------------------------------------------
 
-  /** A committed entry from the bus; `frame` gives its `message` frame, serialized once per node. */
-  deliverLive(m: Message, frame?: () => string): void {
+  /** A committed entry from the bus; `frame` is its `message` frame, shared by the node's recipients. */
+  deliverLive(m: Message, frame?: SharedFrame): void {
     if (this.#state !== 'open') return;
     const cid = m.conversationId as ConversationId;
     let s = this.#streams.get(cid);
@@ -178,26 +199,31 @@ export class ClientSession implements PresenceWatcher {
       s = { delivered: m.seq - 1, filling: false, liveMax: 0, waiters: [] };
       this.#streams.set(cid, s);
     }
-    if (m.kind !== 'edit') this.#unreadOut.add(cid);
+    // Unread counts move with new messages and deletes; told after the entry itself.
+    const counts = m.kind !== 'edit';
     if (s.filling) {
       s.liveMax = Math.max(s.liveMax, m.seq);
+      if (counts) this.#unreadOut.add(cid);
       return;
     }
     if (m.seq <= s.delivered) return;
     if (m.seq === s.delivered + 1) {
       s.delivered = m.seq;
+      if (s.unread) countUnread(s.unread, s, m, this.#auth!.userId);
       if (frame) {
         this.ctx.metrics.frameOut('message');
-        this.transport.push(frame());
+        this.transport.pushShared(frame);
       } else {
         this.#sendNow({ type: 'message', message: m });
       }
+      if (counts) this.#unreadOut.add(cid);
       return;
     }
     // A gap: an earlier entry was missed (or is still on its way); the store has it.
     this.ctx.metrics.gapFills.inc();
     s.liveMax = m.seq;
     void this.#fill(cid, s);
+    if (counts) this.#unreadOut.add(cid);
   }
 
   conversationChanged(change: 'added' | 'updated' | 'removed', conversationId: ConversationId): void {
@@ -219,12 +245,18 @@ export class ClientSession implements PresenceWatcher {
 
   readChanged(conversationId: ConversationId, seq: number, unread: number): void {
     if (this.#state !== 'open') return;
+    // Counted by the store at some point of the log, maybe not where this stream stands: ask again.
+    const s = this.#streams.get(conversationId);
+    if (s) s.unread = undefined;
     this.#unreadSent.set(conversationId, `${seq}:${unread}`);
     this.#sendNow({ type: 'read.state', conversationId, seq, unread });
   }
 
-  receiptsChanged(conversationId: ConversationId, delivered: number, read: number): void {
-    if (this.#state === 'open') this.#sendNow({ type: 'receipts', conversationId, delivered, read });
+  /** The receipt aggregate moved; `frame` is the `receipts` frame every member on this node gets. */
+  receiptsChanged(frame: SharedFrame): void {
+    if (this.#state !== 'open') return;
+    this.ctx.metrics.frameOut('receipts');
+    this.transport.pushShared(frame);
   }
 
   typingChanged(conversationId: ConversationId, userId: UserId, username: string, typing: boolean): void {
@@ -351,19 +383,45 @@ export class ClientSession implements PresenceWatcher {
     if (users.length > 0) this.#sendNow({ type: 'presence', users });
   }
 
+  /**
+   * Pushes the unread counts that changed. Counts are kept per stream as entries are delivered;
+   * the store is asked only where the count is not known yet (new stream, after a catch-up, a
+   * read on another device, a delete), as of the seq the stream has delivered.
+   */
   async #flushUnread(ids: ConversationId[]): Promise<void> {
     if (this.#state !== 'open' || !this.#auth) return;
+    const ask = new Map<ConversationId, number>();
+    for (const cid of ids) {
+      const s = this.#streams.get(cid);
+      if (!s) continue;
+      if (s.filling) this.#unreadOut.add(cid); // counted once the catch-up is done
+      else if (s.unread) this.#pushUnread(cid, s.unread.readSeq, s.unread.count);
+      else ask.set(cid, s.delivered);
+    }
+    if (ask.size === 0) return;
     try {
-      const counts = await this.ctx.store.unreadCounts(this.#auth.userId, ids);
+      const counts = await this.ctx.store.unreadCounts(this.#auth.userId, ask);
+      if (this.#state !== 'open') return;
       for (const [cid, c] of counts) {
-        const key = `${c.readSeq}:${c.unread}`;
-        if (this.#unreadSent.get(cid) === key) continue;
-        this.#unreadSent.set(cid, key);
-        this.#sendNow({ type: 'read.state', conversationId: cid, seq: c.readSeq, unread: c.unread });
+        const s = this.#streams.get(cid);
+        if (!s || s.filling || s.unread) continue;
+        if (s.delivered !== ask.get(cid)) {
+          this.#unreadOut.add(cid); // moved on while the store counted: ask again next time
+          continue;
+        }
+        s.unread = { readSeq: c.readSeq, count: c.unread };
+        this.#pushUnread(cid, c.readSeq, c.unread);
       }
     } catch (err) {
       this.ctx.log.warn({ err, conn: this.id }, 'unread push failed');
     }
+  }
+
+  #pushUnread(cid: ConversationId, seq: number, unread: number): void {
+    const key = `${seq}:${unread}`;
+    if (this.#unreadSent.get(cid) === key) return;
+    this.#unreadSent.set(cid, key);
+    this.#sendNow({ type: 'read.state', conversationId: cid, seq, unread });
   }
 
   #mutate(frame: ClientFrameOf<'send'> | ClientFrameOf<'edit'> | ClientFrameOf<'delete'>, me: UserId): void {
@@ -487,6 +545,7 @@ export class ClientSession implements PresenceWatcher {
   async #fill(cid: ConversationId, s: Stream): Promise<void> {
     if (s.filling) return;
     s.filling = true;
+    s.unread = undefined; // pages carry entries as they are now (deleted ones blanked): ask the store after
     try {
       for (;;) {
         const page = (await this.ctx.store.readAfter(cid, s.delivered, this.ctx.limits.maxPageSize)).filter((m) => m.seq > s.delivered);
@@ -556,6 +615,25 @@ export class ClientSession implements PresenceWatcher {
     const { code } = CLOSE_CODES[name];
     this.transport.close(code, name);
     this.onClosed();
+  }
+}
+
+/**
+ * Moves a stream's known unread count past the entry it just delivered (`s.delivered` is its
+ * seq), by the store's rule: others' messages after the read cursor count, one's own message
+ * marks everything before it read, a deleted unread message stops counting. A delete's target
+ * may or may not have counted (the entry does not say whose it was): the count becomes unknown.
+ */
+function countUnread(u: { readSeq: number; count: number }, s: Stream, m: Message, me: UserId): void {
+  if (m.kind === 'message') {
+    if (m.sender === me) {
+      u.readSeq = Math.max(u.readSeq, m.seq);
+      u.count = 0;
+    } else if (m.seq > u.readSeq) {
+      u.count++;
+    }
+  } else if (m.kind === 'delete' && !(m.target && m.target.seq <= u.readSeq)) {
+    s.unread = undefined;
   }
 }
 

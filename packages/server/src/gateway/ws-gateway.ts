@@ -1,19 +1,39 @@
 // The WebSocket adapter: binds `ws` to ClientSession. Size limits, UTF-8 and binary checks
 // happen here so a bad frame becomes an error frame, not a dropped connection.
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
+import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { AppError } from '../errors.js';
 import type { OriginPolicy } from '../http/origins.js';
 import { CLOSE_CODES } from '@confab/protocol';
 import { TokenBucket } from '../core/rate-limit.js';
-import { ClientSession, type GatewayContext } from './session.js';
+import { ClientSession, type GatewayContext, type SharedFrame } from './session.js';
 
 export const WS_PATH = '/v1/ws';
 
 /** Close codes counted by value in metrics (RFC 6455's and ours); any other counts as `other`. */
 const KNOWN_CLOSE_CODES = new Set<number>([1000, 1001, 1005, 1006, 1009, 1011, ...Object.values(CLOSE_CODES).map((c) => c.code)]);
+
+/** ws's frame builder (`WebSocket.Sender.frame`), the call `ws.send` makes for every frame. */
+const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] } }).Sender;
+
+/** The bytes `ws.send(text)` writes for a text frame from a server (unmasked, uncompressed). */
+function wireOf(text: string): Buffer {
+  return Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+}
+
+/**
+ * The TCP socket under a ws connection, when ws has nothing of its own queued: compression is
+ * off, so ws's sender only queues while it reads a Blob, which we never send. Writing the
+ * pre-built bytes there is what `ws.send` does after framing.
+ */
+function rawSocketOf(ws: WebSocket): Socket | undefined {
+  const inner = ws as unknown as { _socket?: Socket; _sender?: { _state?: number } };
+  return inner._sender?._state === 0 ? inner._socket : undefined;
+}
 
 export class WsGateway {
   readonly #wss: WebSocketServer;
@@ -97,7 +117,17 @@ export class WsGateway {
         // Back-pressure: a client that does not read would make the node buffer its frames
         // without bound. Past the bound it is cut off; it reconnects and resumes from its cursors.
         if (ws.bufferedAmount > this.maxOutboundBytes) return this.#cutSlow(ws, session);
-        ws.send(text);
+        const raw = rawSocketOf(ws);
+        if (raw) raw.write(wireOf(text));
+        else ws.send(text);
+      },
+      pushShared: (frame: SharedFrame) => {
+        if (ws.readyState !== ws.OPEN) return;
+        if (ws.bufferedAmount > this.maxOutboundBytes) return this.#cutSlow(ws, session);
+        // Framed once per node: every recipient gets the same bytes.
+        const raw = rawSocketOf(ws);
+        if (raw) raw.write(frame.wire ??= wireOf(frame.text));
+        else ws.send(frame.text);
       },
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);

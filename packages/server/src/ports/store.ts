@@ -122,8 +122,12 @@ export interface ConversationStore {
   advanceDeliveredCursor(id: ConversationId, userId: UserId, seq: number): Promise<boolean>;
   /** The lowest delivered and read cursors over all members (what everyone has received / read). */
   receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }>;
-  /** Read cursor and unread count of one user in each of these conversations (those they are a member of). */
-  unreadCounts(userId: UserId, ids: readonly ConversationId[]): Promise<Map<ConversationId, { readSeq: number; unread: number }>>;
+  /**
+   * Read cursor and unread count of one user in each of these conversations (those they are a
+   * member of), counting only entries up to the seq given for each: the count as of that point
+   * of the log (a connection asks as of what it has delivered, then counts on from there).
+   */
+  unreadCounts(userId: UserId, upTo: ReadonlyMap<ConversationId, number>): Promise<Map<ConversationId, { readSeq: number; unread: number }>>;
   /** Those of `candidates` who share at least one conversation with `userId` (the user included). */
   sharedWith(userId: UserId, candidates: readonly UserId[]): Promise<UserId[]>;
 }

@@ -324,16 +324,19 @@ export class PostgresStore implements Store {
       return { delivered: r?.delivered ?? 0, read: r?.read ?? 0 };
     });
   }
-  unreadCounts(userId: UserId, ids: readonly ConversationId[]): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
+  unreadCounts(userId: UserId, upTo: ReadonlyMap<ConversationId, number>): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
     return this.#run(async (db) => {
       const rows = (await db.query<{ conversation_id: string; read_seq: number; unread: number }>(
-        `SELECT me.conversation_id, me.read_seq, ${unreadSql('me.conversation_id', 'me.user_id', 'me.read_seq')} AS unread
-         FROM members me WHERE me.user_id = $1 AND me.conversation_id = ANY($2::uuid[])`, [userId, ids])).rows;
+        `SELECT me.conversation_id, me.read_seq,
+           (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = me.conversation_id AND x.seq > me.read_seq AND x.seq <= q.up_to
+              AND x.kind = 'message' AND x.deleted_at IS NULL AND x.sender_id <> me.user_id)::int AS unread
+         FROM unnest($2::uuid[], $3::bigint[]) AS q(id, up_to) JOIN members me ON me.conversation_id = q.id AND me.user_id = $1`,
+        [userId, [...upTo.keys()], [...upTo.values()]])).rows;
       const found = new Map(rows.map((r) => [r.conversation_id, r]));
       const out = new Map<ConversationId, { readSeq: number; unread: number }>();
-      for (const id of ids) {
+      for (const id of upTo.keys()) {
         const r = found.get(id);
-        if (r) out.set(id, { readSeq: r.read_seq, unread: r.unread });
+        if (r) out.set(id, { readSeq: Number(r.read_seq), unread: Number(r.unread) });
       }
       return out;
     });

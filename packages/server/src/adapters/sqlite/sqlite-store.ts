@@ -73,6 +73,8 @@ export class SqliteStore implements Store {
         'SELECT c.*, m.role, m.read_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ? AND m.user_id = ?'),
       unread: db.prepare<[string, number, string], { n: number }>(
         `SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND seq > ? AND kind = 'message' AND deleted_at IS NULL AND sender_id != ?`),
+      unreadUpTo: db.prepare<[string, number, number, string], { n: number }>(
+        `SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND seq > ? AND seq <= ? AND kind = 'message' AND deleted_at IS NULL AND sender_id != ?`),
       peer: db.prepare<[string, string], { user_id: string; username: string }>(
         'SELECT m.user_id, u.username FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id != ? LIMIT 1'),
       advanceRead: db.prepare<[{ seq: number; id: string; user: string }]>(
@@ -273,12 +275,12 @@ export class SqliteStore implements Store {
   receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }> {
     return this.#run(() => { const r = this.#s.aggregate.get(id); return { delivered: r?.delivered ?? 0, read: r?.read ?? 0 }; });
   }
-  unreadCounts(userId: UserId, ids: readonly ConversationId[]): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
+  unreadCounts(userId: UserId, upTo: ReadonlyMap<ConversationId, number>): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
     return this.#run(() => this.#db.transaction(() => {
       const out = new Map<ConversationId, { readSeq: number; unread: number }>();
-      for (const id of ids) {
+      for (const [id, last] of upTo) {
         const m = this.#s.member.get(id, userId);
-        if (m) out.set(id, { readSeq: m.read_seq, unread: this.#s.unread.get(id, m.read_seq, userId)!.n });
+        if (m) out.set(id, { readSeq: m.read_seq, unread: this.#s.unreadUpTo.get(id, m.read_seq, last, userId)!.n });
       }
       return out;
     })());
