@@ -105,7 +105,7 @@ describe('back-pressure', () => {
       const m = await scrape(n.url);
       maxBuffered = Math.max(maxBuffered, m('confab_outbound_buffered_bytes_max') ?? 0);
       if (m('confab_slow_consumers_total') === 1) break;
-      assert.ok(Date.now() < deadline && sent < 4000, `not cut off after ${sent} messages of 15 kB`);
+      assert.ok(Date.now() < deadline && sent < 4000, `not cut off after ${sent} messages of 15 kB (most waiting: ${maxBuffered} bytes)`);
     }
     t.diagnostic(`cut off after ${sent} messages of 15 kB; most waiting for it: ${maxBuffered} bytes`);
     const m = await scrape(n.url);

@@ -17,6 +17,9 @@ export const WS_PATH = '/v1/ws';
 /** Close codes counted by value in metrics (RFC 6455's and ours); any other counts as `other`. */
 const KNOWN_CLOSE_CODES = new Set<number>([1000, 1001, 1005, 1006, 1009, 1011, ...Object.values(CLOSE_CODES).map((c) => c.code)]);
 
+/** Most bytes held back in one socket by corking (see WsGateway#write). */
+const CORK_BYTES = 16 * 1024;
+
 /** ws's frame builder (`WebSocket.Sender.frame`), the call `ws.send` makes for every frame. */
 const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] } }).Sender;
 
@@ -45,6 +48,12 @@ export class WsGateway {
   readonly #admission: TokenBucket | undefined;
   /** Back-pressure: most bytes waiting to be written to one connection before it is cut off. */
   private readonly maxOutboundBytes: number;
+  /** Sockets corked in this turn of the event loop (see #write), with the bytes corked in each. */
+  readonly #corked = new Map<Socket, number>();
+  readonly #uncorkAll = (): void => {
+    for (const socket of this.#corked.keys()) socket.uncork();
+    this.#corked.clear();
+  };
 
   constructor(server: Server, private readonly ctx: GatewayContext, opts: { origins?: OriginPolicy; newSessionsPerSecond?: number; maxOutboundBytes: number }) {
     const { origins, newSessionsPerSecond: rate = 0 } = opts;
@@ -112,23 +121,8 @@ export class WsGateway {
         if (ws.readyState !== ws.OPEN) return resolve();
         ws.send(text, () => resolve());
       }),
-      push: (text) => {
-        if (ws.readyState !== ws.OPEN) return;
-        // Back-pressure: a client that does not read would make the node buffer its frames
-        // without bound. Past the bound it is cut off; it reconnects and resumes from its cursors.
-        if (ws.bufferedAmount > this.maxOutboundBytes) return this.#cutSlow(ws, session);
-        const raw = rawSocketOf(ws);
-        if (raw) raw.write(wireOf(text));
-        else ws.send(text);
-      },
-      pushShared: (frame: SharedFrame) => {
-        if (ws.readyState !== ws.OPEN) return;
-        if (ws.bufferedAmount > this.maxOutboundBytes) return this.#cutSlow(ws, session);
-        // Framed once per node: every recipient gets the same bytes.
-        const raw = rawSocketOf(ws);
-        if (raw) raw.write(frame.wire ??= wireOf(frame.text));
-        else ws.send(frame.text);
-      },
+      push: (text) => this.#out(ws, session, () => wireOf(text), text),
+      pushShared: (frame: SharedFrame) => this.#out(ws, session, () => (frame.wire ??= wireOf(frame.text)), frame.text),
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
@@ -157,6 +151,52 @@ export class WsGateway {
       session.onClosed();
     });
     ws.on('error', (err) => this.ctx.log.debug({ err: err.message, conn: session.id }, 'websocket error'));
+  }
+
+  /**
+   * Sends one frame to one connection: the bytes straight to its socket when ws has nothing of
+   * its own queued (`bytes` may be shared by many connections), else through ws.
+   */
+  #out(ws: WebSocket, session: ClientSession, bytes: () => Uint8Array, text: string): void {
+    if (ws.readyState !== ws.OPEN) return;
+    const raw = rawSocketOf(ws);
+    // Back-pressure: a client that does not read would make the node buffer its frames without
+    // bound. Past the bound it is cut off; it reconnects and resumes from its cursors. Bytes
+    // corked in this turn are not late: they leave at its end.
+    const waiting = ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
+    if (waiting > this.maxOutboundBytes) return this.#cutSlow(ws, session);
+    if (raw) this.#write(raw, bytes(), waiting);
+    else ws.send(text);
+  }
+
+  /**
+   * Writes a frame's bytes, corking the socket until the current turn of the event loop (its
+   * microtasks included) is over: the small frames one turn produces for a connection (a commit's
+   * ack and the sender's copy of the entry, a receipt) leave in one system call instead of one
+   * each. A socket with bytes already waiting is not corked (the kernel is not taking them
+   * anyway), and one with CORK_BYTES corked is written out at once: corking never holds back
+   * more than that, and the back-pressure bound keeps its meaning.
+   */
+  #write(socket: Socket, bytes: Uint8Array, waiting: number): void {
+    const corked = this.#corked.get(socket);
+    if (corked === undefined) {
+      if (waiting > 0 || bytes.length >= CORK_BYTES) {
+        socket.write(bytes);
+        return;
+      }
+      if (this.#corked.size === 0) process.nextTick(this.#uncorkAll);
+      socket.cork();
+      this.#corked.set(socket, bytes.length);
+      socket.write(bytes);
+      return;
+    }
+    socket.write(bytes);
+    if (corked + bytes.length < CORK_BYTES) {
+      this.#corked.set(socket, corked + bytes.length);
+    } else {
+      this.#corked.delete(socket);
+      socket.uncork();
+    }
   }
 
   /**
