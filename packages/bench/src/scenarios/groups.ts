@@ -12,7 +12,7 @@ import { deploy, SYSTEM_NAMES, TOPOLOGIES, tempDatabase, type Topology } from '.
 import { WorkerPool, type ConnSpec } from '../workers.js';
 
 const OPTIONS = {
-  connections: { type: 'string', default: '200' },
+  connections: { type: 'string', default: '1000' },
   'group-size': { type: 'string', default: '10' },
   workers: { type: 'string', default: '1' },
   senders: { type: 'string', default: '1' },
@@ -29,7 +29,7 @@ const OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 const USAGE = `groups: N users in groups of G, all connected; senders send to their group at stepped rates.
-  --connections N         users = connections (default 200)
+  --connections N         users = connections (default 1000)
   --group-size G          members per group (default 10; the last group may be smaller)
   --workers W             load-generator processes (default 1)
   --senders F             fraction of connections that send, 0..1 (default 1)
@@ -44,9 +44,10 @@ const USAGE = `groups: N users in groups of G, all connected; senders send to th
   --compare               run sqlite, postgres and cluster3 one after the other with the same
                           workload and print them side by side (PostgreSQL: PGHOST, PGPORT;
                           Redis: REDIS_URL; needs createdb, dropdb, redis-cli)
-  --peers P,Q|all         then run the same workload against peers, each alone on the node's
+  --peers P,Q|all|none    after Confab, the same workload against peers, each alone on the node's
                           core: raw-ws, raw-ws-preframed, socketio, socketio-redis, socketio-pg
-                          (see peer-server.ts), and print Confab's ratio to each
+                          (see peer-server.ts), and Confab's ratio to each. Default: all of them,
+                          except with --compare or --stalled (none unless named)
   --stalled N             slow consumers: run the workload twice, without and then with N more
                           members (spread over the groups) that stop reading after hello; print
                           the readers' p99 side by side and how many the node cut off (4104)`;
@@ -75,7 +76,7 @@ function settings(o: Opts) {
     textBytes: Math.floor(num(o, 'text-bytes', 0, 10_000)),
     setupConcurrency: Math.floor(num(o, 'setup-concurrency', 1, 64)),
     topologies: o.compare ? [...TOPOLOGIES] : [topology],
-    peers: peersOf(o.peers),
+    peers: o.peers === undefined && (o.compare || Number(o.stalled) > 0) ? [] : peersOf(o.peers ?? 'all'),
     stalled: Math.floor(num(o, 'stalled', 0, 10_000)),
   };
 }
@@ -83,7 +84,7 @@ function settings(o: Opts) {
 type Settings = ReturnType<typeof settings>;
 
 function peersOf(v: string | boolean | undefined): PeerKind[] {
-  if (v === undefined || v === false) return [];
+  if (v === undefined || v === false || v === 'none') return [];
   if (v === 'all' || v === true) return [...PEER_KINDS];
   const list = String(v).split(',').map((x) => x.trim());
   for (const p of list) if (!(PEER_KINDS as readonly string[]).includes(p)) throw new Error(`--peers: unknown peer "${p}"; peers: ${PEER_KINDS.join(', ')}`);
