@@ -231,6 +231,7 @@ async function wave(r: Run, tailMs: number) {
   const reconnectSecs = (now() - tUp) / 1000;
   const until = Math.max(lastAnswerAt, startAt) + tailMs;
   const counted = ask(workers, { type: 'report', until }, 'counts', until - now() + 30_000);
+  counted.catch(() => undefined); // awaited below; a worker ending meanwhile (the run stopped) must not crash the clean-up
   await sleepUntil(until);
   const secs = (now() - tUp) / 1000;
   const serverCpuSec = cpuOf(node.pid) - cpu0;
@@ -291,6 +292,7 @@ async function flap(r: Run, tailMs: number) {
   const conn = mergeConnect(await ask(involved, (w) => ({ type: 'flap', clients: byWorker[workers.indexOf(w)]!, cycles: s.flapCycles, spanMs: s.flapMs, startAt, deadline }), 'ready', deadline - now() + 30_000));
   const until = Math.max(conn.lastAnswerAt, startAt + s.flapMs) + tailMs;
   const counted = ask(workers, { type: 'report', until }, 'counts', until - now() + 30_000);
+  counted.catch(() => undefined); // awaited below; a worker ending meanwhile (the run stopped) must not crash the clean-up
   await sleepUntil(until);
   const serverCpuSec = cpuOf(node.pid) - cpu0;
   const m = mergeCounts(workers, await counted, users);

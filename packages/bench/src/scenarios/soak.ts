@@ -11,6 +11,7 @@ import { WorkerPool, type ConnSpec } from '../workers.js';
 
 const OPTIONS = {
   minutes: { type: 'string', default: '30' },
+  'step-seconds': { type: 'string', default: '55' },
   rate: { type: 'string', default: '1000' },
   connections: { type: 'string', default: '200' },
   'group-size': { type: 'string', default: '10' },
@@ -18,7 +19,10 @@ const OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 const USAGE = `soak: steady load for a long time with churn; RSS and p99 must stay flat, nothing lost.
-  --minutes M        length, in one-minute steps (default 30; at least 12)
+  --minutes M        length, in one-minute steps (default 30; at least 3): minutes 2-6 are
+                     compared with the last 5 (with fewer than 11, as many as fit: at least 1)
+  --step-seconds S   measured seconds of each step (default 55: with the 1 s warm-up, the 2 s
+                     drain and the churn, a step is about a minute; a few for a quick check)
   --rate R           msg/s offered throughout (default 1000)
   --connections N    users = connections (default 200), in groups of --group-size (default 10)
   --churn P          percent of the connections dropped and reopened after each minute (default 5)`;
@@ -34,12 +38,13 @@ export const soak: Scenario = {
   options: OPTIONS,
 
   budgetSeconds(o) {
-    return intOption(o, 'minutes', 12, 24 * 60) * 75 + 300;
+    return intOption(o, 'minutes', 3, 24 * 60) * (intOption(o, 'step-seconds', 1, 3600) + 20) + 300;
   },
 
   async run(o, ctx) {
     const s = {
-      minutes: intOption(o, 'minutes', 12, 24 * 60),
+      minutes: intOption(o, 'minutes', 3, 24 * 60),
+      stepSeconds: intOption(o, 'step-seconds', 1, 3600),
       rate: intOption(o, 'rate', 1, 100_000),
       connections: intOption(o, 'connections', 2, 20_000),
       groupSize: intOption(o, 'group-size', 2, 1000),
@@ -58,15 +63,17 @@ export const soak: Scenario = {
     const steps: StepResult[] = [];
     const churned: number[] = [];
     for (let i = 0; i < s.minutes; i++) {
-      const r = await workers.step(i, s.rate, { warmMs: 1000, measureMs: 55_000, drainMs: 2000 }, node.pid);
+      const r = await workers.step(i, s.rate, { warmMs: 1000, measureMs: s.stepSeconds * 1000, drainMs: 2000 }, node.pid);
       steps.push(r);
       churned.push(s.churn > 0 ? await workers.churn(s.churn / 100) : 0);
       ctx.log(`minute ${i + 1}/${s.minutes}: committed ${r.committedPerSec.toFixed(0)}/s, p99 ${r.p99Ms ?? '-'} ms, lost ${r.lost}, rss ${r.serverRssMiB.toFixed(0)} MiB, ${churned[i]} reconnected`);
     }
 
-    // The first minute warms up; compare minutes 2-6 with the last five.
-    const first = steps.slice(1, 6);
-    const last = steps.slice(-5);
+    // The first minute warms up; compare minutes 2-6 with the last five (with fewer than 11
+    // minutes, as many as fit on both sides without overlapping: at least one).
+    const k = Math.min(5, Math.floor((steps.length - 1) / 2));
+    const first = steps.slice(1, 1 + k);
+    const last = steps.slice(-k);
     const rss = (xs: StepResult[]) => median(xs.map((x) => x.serverRssMiB));
     const p99 = (xs: StepResult[]) => median(xs.map((x) => x.p99Ms ?? Infinity));
     const rssRatio = rss(last) / rss(first);
@@ -86,9 +93,9 @@ export const soak: Scenario = {
       systems: [system],
       params: s,
       lines: [
-        `confab: 1 node (SQLite), ${s.connections} connections in groups of ${s.groupSize}, ${s.rate} msg/s for ${s.minutes} minutes, ${s.churn} % of the connections dropped and reopened after each minute`,
+        `confab: 1 node (SQLite), ${s.connections} connections in groups of ${s.groupSize}, ${s.rate} msg/s for ${s.minutes} ${s.stepSeconds === 55 ? 'minutes' : `steps of ${s.stepSeconds} s (measured)`}, ${s.churn} % of the connections dropped and reopened after each ${s.stepSeconds === 55 ? 'minute' : 'step'}`,
         ...formatTable(head, rows),
-        `minutes 2-6 vs the last 5 (medians): RSS ${rss(first).toFixed(0)} -> ${rss(last).toFixed(0)} MiB (x${rssRatio.toFixed(2)}), p99 ${p99(first)} -> ${p99(last)} ms (x${p99Ratio.toFixed(2)}); lost ${lost}, unacked ${unacked}`,
+        `minutes ${k > 1 ? `2-${1 + k}` : '2'} vs the last ${k} (medians): RSS ${rss(first).toFixed(0)} -> ${rss(last).toFixed(0)} MiB (x${rssRatio.toFixed(2)}), p99 ${p99(first)} -> ${p99(last)} ms (x${p99Ratio.toFixed(2)}); lost ${lost}, unacked ${unacked}`,
         `flat (both within x${FLAT}, nothing lost): ${flat ? 'yes' : 'NO'}`,
       ],
     };
