@@ -3,17 +3,17 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { PostgresStore } from './adapters/postgres/postgres-store.js';
-import { sqliteWithWriterThread } from './adapters/sqlite/writer-thread.js';
+import { SqliteStore } from './adapters/sqlite/sqlite-store.js';
 import type { Config } from './config.js';
 import type { Store } from './ports/store.js';
 
 /**
- * `STORE=sqlite`: `DATA_DIR/confab.db`, written by a thread of its own (writer-thread.ts). `STORE=postgres`: a pool of `DATABASE_POOL_SIZE` on
+ * `STORE=sqlite`: `DATA_DIR/confab.db`. `STORE=postgres`: a pool of `DATABASE_POOL_SIZE` on
  * `DATABASE_URL`, migrated before it resolves; rejects (StoreUnavailableError) if PostgreSQL
  * cannot be reached at start.
  */
 export async function openStore(config: Config, log: Logger): Promise<Store> {
-  if (config.store === 'sqlite') return sqliteWithWriterThread(join(resolve(config.dataDir), 'confab.db'));
+  if (config.store === 'sqlite') return new SqliteStore({ path: join(resolve(config.dataDir), 'confab.db') });
   return PostgresStore.open({
     url: config.databaseUrl,
     poolSize: config.databasePoolSize,
