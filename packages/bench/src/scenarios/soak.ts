@@ -25,7 +25,9 @@ const USAGE = `soak: steady load for a long time with churn; RSS and p99 must st
                      drain and the churn, a step is about a minute; a few for a quick check)
   --rate R           msg/s offered throughout (default 1000)
   --connections N    users = connections (default 200), in groups of --group-size (default 10)
-  --churn P          percent of the connections dropped and reopened after each minute (default 5)`;
+  --churn P          percent of the connections dropped and reopened after each minute (default 5)
+The node issues access tokens that outlive the run: the clients reconnect with the token they
+registered with and do not refresh it.`;
 
 const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
 const FLAT = 1.1;
@@ -50,7 +52,11 @@ export const soak: Scenario = {
       groupSize: intOption(o, 'group-size', 2, 1000),
       churn: intOption(o, 'churn', 0, 100),
     };
-    const node = await startConfab(NODE_ARGS, ctx.pin ? 0 : undefined, { nodeFlags: ctx.nodeFlags });
+    // The clients' access tokens must outlive the run: the bench's clients reconnect with the
+    // token they registered with (they do not refresh), and all were issued together, so
+    // at the default 15 minutes every connection would expire in the same second.
+    const tokenTtl = String(s.minutes * (s.stepSeconds + 30) + 600);
+    const node = await startConfab([...NODE_ARGS, '--access-token-ttl', tokenTtl], ctx.pin ? 0 : undefined, { nodeFlags: ctx.nodeFlags });
     ctx.onCleanup(() => node.stop());
     ctx.log(`node ${node.url} (pid ${node.pid}); registering ${s.connections} users`);
     const users = await registerUsers(node.url, s.connections, 8);

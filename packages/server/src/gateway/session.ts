@@ -211,8 +211,7 @@ export class ClientSession implements PresenceWatcher {
       s.delivered = m.seq;
       if (s.unread) countUnread(s.unread, s, m, this.#auth!.userId);
       if (frame) {
-        this.ctx.metrics.frameOut('message');
-        this.transport.pushShared(frame);
+        this.#sendShared(frame);
       } else {
         this.#sendNow({ type: 'message', message: m });
       }
@@ -255,8 +254,7 @@ export class ClientSession implements PresenceWatcher {
   /** The receipt aggregate moved; `frame` is the `receipts` frame every member on this node gets. */
   receiptsChanged(frame: SharedFrame): void {
     if (this.#state !== 'open') return;
-    this.ctx.metrics.frameOut('receipts');
-    this.transport.pushShared(frame);
+    this.#sendShared(frame);
   }
 
   typingChanged(conversationId: ConversationId, userId: UserId, username: string, typing: boolean): void {
@@ -601,6 +599,12 @@ export class ClientSession implements PresenceWatcher {
     if (this.#state === 'closed') return;
     this.ctx.metrics.frameOut(frame.type);
     this.transport.push(JSON.stringify(frame));
+  }
+
+  #sendShared(frame: SharedFrame): void {
+    if (this.#state === 'closed') return;
+    this.ctx.metrics.frameOut(frame.type);
+    this.transport.pushShared(frame);
   }
 
   #send(frame: ServerFrame): Promise<void> {
