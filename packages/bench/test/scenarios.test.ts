@@ -16,8 +16,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import pg from 'pg';
+import { probe, REDIS_URL } from '../../server/test/redis-env.js';
 import { PEER_KINDS } from '../src/peers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -28,7 +28,6 @@ const CI = process.env.CI === 'true';
 
 const PG_HOST = process.env.PGHOST ?? '127.0.0.1';
 const PG_PORT = process.env.PGPORT ?? '5432';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** The command-line tools the bench runs, missing from PATH. */
 const missingTools = (tools: string[]) => tools.filter((t) => spawnSync(t, ['--version'], { stdio: 'ignore', timeout: 5000 }).status !== 0);
@@ -53,18 +52,8 @@ async function postgresProblem(): Promise<string | undefined> {
 /** Why the bench could not use Redis (PING answered within 2 s, redis-cli), or undefined. */
 async function redisProblem(): Promise<string | undefined> {
   if (missingTools(['redis-cli']).length > 0) return 'redis-cli not found';
-  const r = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null, connectTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false });
-  let cause: string | undefined;
-  r.on('error', (err: Error) => { cause ??= err.message; });
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (err) {
-    return `Redis unreachable at ${REDIS_URL} (${cause ?? (err as Error).message})`;
-  } finally {
-    r.disconnect();
-  }
+  const why = await probe(REDIS_URL);
+  return why === undefined ? undefined : `Redis unreachable at ${REDIS_URL} (${why})`;
 }
 
 const problems = { postgres: await postgresProblem(), redis: await redisProblem() };
