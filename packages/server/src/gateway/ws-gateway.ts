@@ -17,6 +17,9 @@ export const WS_PATH = '/v1/ws';
 /** Close codes counted by value in metrics (RFC 6455's and ours); any other counts as `other`. */
 const KNOWN_CLOSE_CODES = new Set<number>([1000, 1001, 1005, 1006, 1009, 1011, ...Object.values(CLOSE_CODES).map((c) => c.code)]);
 
+/** The error a slow consumer's socket is destroyed with (see WsGateway#cutSlow). */
+const SLOW_CONSUMER = Object.assign(new Error('slow consumer: outbound bound passed'), { code: 'CONFAB_SLOW_CONSUMER' });
+
 /** Most bytes held back in one socket by corking (see WsGateway#write). */
 const CORK_BYTES = 16 * 1024;
 
@@ -208,7 +211,14 @@ export class WsGateway {
     this.ctx.log.info({ conn: session.id, user: session.userId, buffered: ws.bufferedAmount }, 'slow consumer cut off');
     this.ctx.metrics.slowConsumers.inc();
     session.close('slow_consumer');
-    setImmediate(() => ws.terminate());
+    setImmediate(() => {
+      // Destroyed with an error, so the hundreds of frames still queued for it are dropped with
+      // that one error: destroyed without one (ws.terminate()), Node builds an error per queued
+      // write, and 100 consumers cut off together held the event loop for 200 ms.
+      const socket = (ws as unknown as { _socket?: Socket })._socket;
+      if (socket) socket.destroy(SLOW_CONSUMER);
+      else ws.terminate();
+    });
   }
 
   /** Stops taking new connections and writes; open connections keep receiving until close(). */
