@@ -1,4 +1,5 @@
 // Test kit: real nodes on port 0 with a fresh SQLite file each, and small HTTP helpers.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,4 +95,20 @@ export async function register(url: string, username = uname(), password = 'corr
   const r = await http(url, 'POST', '/v1/auth/register', { username, password });
   if (r.status !== 201) throw new Error(`register failed: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body as Session;
+}
+
+/** Samples of one metric from the text format, as `labels -> value` (labels without `node`). */
+export async function scrape(url: string): Promise<(name: string, labels?: Record<string, string>) => number | undefined> {
+  const res = await fetch(`${url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = (m[2] ?? '').split(',').filter((l) => l && !l.startsWith('node=')).sort().join(',');
+    samples.set(`${m[1]}{${labels}}`, Number(m[3]));
+  }
+  return (name, labels = {}) => samples.get(`${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`);
 }

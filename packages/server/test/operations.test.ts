@@ -9,25 +9,9 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { CLOSE_CODES, type Message } from '@confab/protocol';
 import { device, seqs, useNode } from './clients.js';
-import { http, register, spawnNode, tempDir, uname } from './helpers.js';
+import { http, register, scrape, spawnNode, tempDir, uname } from './helpers.js';
 import { freePort, until } from './redis-env.js';
 import { rawSocket } from './ws-raw.js';
-
-/** Samples of one metric from the text format, as `labels -> value` (labels without `node`). */
-async function scrape(url: string): Promise<(name: string, labels?: Record<string, string>) => number | undefined> {
-  const res = await fetch(`${url}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-  const text = await res.text();
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels = (m[2] ?? '').split(',').filter((l) => l && !l.startsWith('node=')).sort().join(',');
-    samples.set(`${m[1]}{${labels}}`, Number(m[3]));
-  }
-  return (name, labels = {}) => samples.get(`${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`);
-}
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 

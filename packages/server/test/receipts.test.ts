@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerFrame, Session } from '@confab/protocol';
-import { http, register, startNode, uname, type TestNode } from './helpers.js';
+import { http, register, scrape, startNode, uname, type TestNode } from './helpers.js';
 import { rawSocket, type RawSocket } from './ws-raw.js';
 import { before, after } from 'node:test';
 
@@ -167,11 +167,7 @@ describe('unread counts', () => {
 });
 
 describe('unread counts kept per connection', () => {
-  const storeCalls = async (method: string) => {
-    const text = await (await fetch(`${node.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('confab_store_calls_total{') && l.includes(`method="${method}"`));
-    return line ? Number(line.split(' ').pop()) : 0;
-  };
+  const storeCalls = async (method: string) => (await scrape(node.url))('confab_store_calls_total', { method }) ?? 0;
 
   test('counted on from delivered entries (others, own, deletes, reads elsewhere), the store asked once per connection while busy', async () => {
     const [a, b, c] = await Promise.all([register(node.url, uname('ka')), register(node.url, uname('kb')), register(node.url, uname('kc'))]);

@@ -31,14 +31,18 @@ function wireOf(text: string): Buffer {
   return Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
 }
 
+/** The TCP socket under a ws connection (ws keeps it in a private field; absent once detached). */
+function socketOf(ws: WebSocket): Socket | undefined {
+  return (ws as unknown as { _socket?: Socket })._socket;
+}
+
 /**
- * The TCP socket under a ws connection, when ws has nothing of its own queued: compression is
- * off, so ws's sender only queues while it reads a Blob, which we never send. Writing the
- * pre-built bytes there is what `ws.send` does after framing.
+ * The TCP socket, when ws has nothing of its own queued: compression is off, so ws's sender only
+ * queues while it reads a Blob, which we never send. Writing the pre-built bytes there is what
+ * `ws.send` does after framing.
  */
 function rawSocketOf(ws: WebSocket): Socket | undefined {
-  const inner = ws as unknown as { _socket?: Socket; _sender?: { _state?: number } };
-  return inner._sender?._state === 0 ? inner._socket : undefined;
+  return (ws as unknown as { _sender?: { _state?: number } })._sender?._state === 0 ? socketOf(ws) : undefined;
 }
 
 export class WsGateway {
@@ -215,7 +219,7 @@ export class WsGateway {
       // Destroyed with an error, so the hundreds of frames still queued for it are dropped with
       // that one error: destroyed without one (ws.terminate()), Node builds an error per queued
       // write, and 100 consumers cut off together held the event loop for 200 ms.
-      const socket = (ws as unknown as { _socket?: Socket })._socket;
+      const socket = socketOf(ws);
       if (socket) socket.destroy(SLOW_CONSUMER);
       else ws.terminate();
     });
