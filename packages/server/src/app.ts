@@ -5,12 +5,12 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import type { ConversationId, Message, UserId } from '@confab/protocol';
+import type { ConversationId, UserId } from '@confab/protocol';
 import { ConfigError, type Config } from './config.js';
 import { AuthService } from './core/auth.js';
 import { LoginThrottle } from './core/login-throttle.js';
 import { ConversationService } from './core/conversations.js';
-import { Fanout } from './core/fanout.js';
+import { Fanout, type Committed } from './core/fanout.js';
 import { MessageService } from './core/messages.js';
 import { PresenceService } from './core/presence.js';
 import { ReceiptService } from './core/receipts.js';
@@ -107,18 +107,18 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
   const fanout = new Fanout(db, sessions, bus, (err) => log.error({ err }, 'fan-out failed'));
   const receipts = new ReceiptService(db, fanout, RECEIPT_INTERVAL_MS, (err) => log.error({ err }, 'receipts failed'));
   const writer = new Writer(db, (results) => {
-    const fresh: Message[] = [];
+    const fresh: Committed[] = [];
     for (const r of results) {
       if (!r.ok) continue;
       if (r.duplicate) metrics.duplicates.inc();
       else {
-        fresh.push(r.message);
+        fresh.push({ message: r.message, membersVersion: r.membersVersion });
         metrics.committed.labels(r.message.kind).inc();
       }
     }
     fanout.messages(fresh);
     // A sender's cursors moved to its message: the aggregate may have too.
-    for (const id of new Set(fresh.filter((m) => m.kind === 'message').map((m) => m.conversationId))) receipts.touch(id as ConversationId);
+    for (const id of new Set(fresh.filter((c) => c.message.kind === 'message').map((c) => c.message.conversationId))) receipts.touch(id as ConversationId);
   }, undefined, (entries, seconds) => {
     metrics.appendBatch.observe(entries);
     metrics.appendSeconds.observe(seconds);

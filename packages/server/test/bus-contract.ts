@@ -26,10 +26,10 @@ function message(seq: number, text = `m${seq}`): Envelope {
     conversationId: conv, seq, messageId: newMessageId(), kind: 'message', sender: user, senderUsername: 'ann',
     clientId: `c${seq}`, text, createdAt: 1_700_000_000_000 + seq, editedAt: 1_700_000_000_500,
   };
-  return { type: 'message', message: m, userIds: [user] };
+  return { type: 'messages', entries: [{ message: m, userIds: [user] }] };
 }
 
-const seqOf = (e: Envelope) => (e.type === 'message' ? e.message.seq : -1);
+const seqOf = (e: Envelope) => (e.type === 'messages' ? e.entries[0]!.message.seq : -1);
 
 /** Subscribes `nodeId` on its own bus and records what it receives. */
 async function listen(cluster: BusCluster, nodeId: string): Promise<{ bus: Bus; got: Envelope[] }> {

@@ -133,5 +133,30 @@ if (await redisAvailable('cluster: 3 nodes')) {
       assert.deepEqual(seqs(all), range(2, MISSED + 2), 'then live, no gap, no duplicate');
       assert.equal(all.at(-1)!.text, 'live');
     });
+
+    test('members changed through another node: the next entry reaches the new member set at once', async () => {
+      // Node 0 delivers the first entry (and so knows the member list); node 2 then removes one
+      // member and adds another. Node 0's next entry must go to the new set: the removed member
+      // gets nothing more, the added one gets it live, though node 0 made neither change.
+      const [a, b, c, d] = await Promise.all(['ma', 'mb', 'mc', 'md'].map((p, i) => register(url(i), uname(p))));
+      const da = await dev(0, a!);
+      const group = await da.api.createGroup('changing', [b!.user.username, c!.user.username]);
+      const [db1, dc2, dd1] = [await dev(1, b!), await dev(2, c!), await dev(1, d!)];
+      await tracked([da, db1, dc2], group.id);
+      await da.client.send(group.id, 'first');
+      await Promise.all([db1, dc2].map((x) => x.waitFor(group.id, 1)));
+      const owner = new ConfabApi({ baseUrl: url(2) });
+      owner.useSession(a!);
+      const removed = new Promise<void>((resolve) => db1.client.on('conversation', (e) => { if (e.change === 'removed' && e.conversationId === group.id) resolve(); }));
+      await owner.removeMember(group.id, b!.user.id);
+      await owner.addMembers(group.id, [d!.user.username]);
+      await da.client.send(group.id, 'second');
+      await dc2.waitFor(group.id, 2);
+      const got = await dd1.waitFor(group.id, 1);
+      assert.ok(got.some((m) => m.text === 'second'), 'the added member got the entry live');
+      await removed;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(db1.of(group.id).map((m) => m.text), ['first'], 'the removed member got nothing after its removal');
+    });
   });
 }

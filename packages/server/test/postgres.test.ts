@@ -4,11 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import pg from 'pg';
 import type { ConversationId, UserId } from '@confab/protocol';
-import { PostgresStore } from '../src/adapters/postgres/postgres-store.js';
+import { PostgresStore, withDefaultUser } from '../src/adapters/postgres/postgres-store.js';
 import { isUnavailable } from '../src/adapters/postgres/unavailable.js';
 import { StoreUnavailableError } from '../src/errors.js';
-import { newConversationId, newMessageId, newUserId } from '../src/ids.js';
+import { newConversationId, newDeviceId, newMessageId, newUserId } from '../src/ids.js';
 import type { AppendRequest, AppendResult, Store } from '../src/ports/store.js';
 import { postgresSuite } from './pg.js';
 
@@ -116,13 +117,13 @@ await postgresSuite('postgres store across nodes', (db) => {
     const stores = await Promise.all(Array.from({ length: 3 }, () => db.open({ schema, poolSize: 1 })));
     try {
       const rows = await db.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
-      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3]);
+      assert.deepEqual(rows.map((r) => r.version), [1, 2, 3, 4]);
       const { convs, users } = await seed(stores[0]!, 2, 1);
       const [a, b, c] = await Promise.all(stores.map((s, i) => s.append([msg(convs[0]!, users[0]!, `m${i}`)])));
       assert.deepEqual([a, b, c].map((r) => (r![0]!.ok ? r![0]!.message.seq : 0)).sort(), [1, 2, 3]);
       const again = await db.open({ schema, poolSize: 1 });
       await again.close();
-      assert.equal((await db.query(`SELECT version FROM ${schema}.schema_migrations`)).length, 3, 'a later start applies nothing');
+      assert.equal((await db.query(`SELECT version FROM ${schema}.schema_migrations`)).length, 4, 'a later start applies nothing');
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
@@ -179,14 +180,26 @@ await postgresSuite('postgres store across nodes', (db) => {
     }
   });
 
-  test('a pool with no free connection answers StoreUnavailableError after the connect timeout', async () => {
+  test('a pool with no free connection answers StoreUnavailableError after the connect timeout; appends have their own connection', async () => {
     const store = await db.open({ poolSize: 1, connectTimeoutMs: 100 });
+    // Another session holds the devices table, so a read of it through the store's one pooled
+    // connection waits (and keeps that connection) until it lets go.
+    const locker = new pg.Client({ connectionString: withDefaultUser(db.url) });
+    await locker.connect();
     try {
       const { users, convs } = await seed(store, 1, 1);
-      const busy = store.append(Array.from({ length: 8000 }, (_, i) => msg(convs[0]!, users[0]!, `busy-${i}`)));
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE ${db.schema}.devices IN ACCESS EXCLUSIVE MODE`);
+      const held = store.device(newDeviceId());
+      await new Promise((r) => setTimeout(r, 50));
       await assert.rejects(store.ping(), StoreUnavailableError);
-      assert.equal((await busy).length, 8000, 'the running batch is not affected');
+      const [sent] = await store.append([msg(convs[0]!, users[0]!, 'while-reads-wait')]);
+      assert.ok(sent?.ok, 'the write path does not wait for the pool');
+      await locker.query('COMMIT');
+      assert.equal(await held, null, 'the waiting read is not affected');
+      await store.ping();
     } finally {
+      await locker.end();
       await store.close();
     }
   });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { DEFAULT_LIMITS, ERROR_CODES, type Message, type ServerFrame } from '@confab/protocol';
+import { asUserId, DEFAULT_LIMITS, ERROR_CODES, type Message, type ServerFrame } from '@confab/protocol';
 import { ClientSession, type GatewayContext } from '../src/gateway/session.js';
 import { LocalHub } from '../src/gateway/hub.js';
 import { MemorySessions } from '../src/adapters/memory/memory-sessions.js';
@@ -41,8 +41,19 @@ function harness(opts: { failMemberOnce?: boolean } = {}) {
   const commit = (seq: number) => { log.push(entry(seq)); session.deliverLive(entry(seq)); };
   const until = async (pred: () => boolean) => { for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r)); assert.ok(pred(), 'condition not reached'); };
   const delivered = () => frames.flatMap((f) => (f.type === 'sync.page' ? f.messages.map((m) => m.seq) : f.type === 'message' ? [f.message.seq] : []));
-  return { log, reads, frames, session, commit, until, delivered };
+  return { log, reads, frames, session, commit, until, delivered, hub };
 }
+
+test('the hub delivers batched `messages` envelopes, and the one-entry form nodes of earlier versions send', async () => {
+  const h = harness();
+  h.session.onText(JSON.stringify({ type: 'hello', v: 1, token: 't' }));
+  await h.until(() => h.frames.some((f) => f.type === 'welcome'));
+  h.log.push(entry(1), entry(2), entry(3), entry(4), entry(5));
+  h.hub.dispatch({ type: 'messages', entries: [1, 2, 3].map((seq) => ({ message: entry(seq), userIds: [asUserId(U)] })) });
+  h.hub.dispatch({ type: 'message', message: entry(4), userIds: [asUserId(U)] });
+  h.hub.dispatch({ type: 'messages', entries: [{ message: entry(5), userIds: [asUserId('01a2026d-759c-72cf-bcf4-000000000000')] }] });
+  assert.deepEqual(h.delivered(), [1, 2, 3, 4], 'in order; an entry for other users only is not delivered');
+});
 
 test('entries committed during a page read are neither lost nor sent twice', async () => {
   const h = harness();

@@ -151,18 +151,54 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
 
     test('delivered cursors: monotonic, at least the read cursor, aggregated as the minimum', async () => {
       const c = (await store.createGroup({ id: newConversationId(), name: 'receipts', ownerId: users[0]!, memberIds: users.slice(0, 3), createdAt: now })).id;
+      const aggregate = async (id: ConversationId) => { const { delivered, read } = await store.receiptAggregate(id); return { delivered, read }; };
       await store.append([msg(users[0]!, 'd1', 'a', c), msg(users[0]!, 'd2', 'b', c), msg(users[0]!, 'd3', 'c', c)]);
-      assert.deepEqual(await store.receiptAggregate(c), { delivered: 0, read: 0 });
+      assert.deepEqual(await aggregate(c), { delivered: 0, read: 0 });
       assert.equal(await store.advanceDeliveredCursor(c, users[1]!, 2), true);
       assert.equal(await store.advanceDeliveredCursor(c, users[1]!, 1), false, 'never moves back');
       assert.equal(await store.advanceDeliveredCursor(c, users[3]!, 3), false, 'not a member: nothing stored');
-      assert.deepEqual(await store.receiptAggregate(c), { delivered: 0, read: 0 }, 'users[2] has nothing yet');
+      assert.deepEqual(await aggregate(c), { delivered: 0, read: 0 }, 'users[2] has nothing yet');
       await store.advanceReadCursor(c, users[2]!, 3);
-      assert.deepEqual(await store.receiptAggregate(c), { delivered: 2, read: 0 }, 'read implies delivered');
+      assert.deepEqual(await aggregate(c), { delivered: 2, read: 0 }, 'read implies delivered');
       await store.advanceReadCursor(c, users[1]!, 3);
-      assert.deepEqual(await store.receiptAggregate(c), { delivered: 3, read: 3 }, "the sender's cursors moved with its messages");
+      assert.deepEqual(await aggregate(c), { delivered: 3, read: 3 }, "the sender's cursors moved with its messages");
       const members = await store.members(c);
       assert.deepEqual(members.map((m) => [m.deliveredSeq, m.readSeq]), [[3, 3], [3, 3], [3, 3]]);
+    });
+
+    test('membership version: raised by every add and remove, returned by each append, read with the members', async () => {
+      const c = (await store.createGroup({ id: newConversationId(), name: 'versions', ownerId: users[0]!, memberIds: users.slice(0, 2), createdAt: now })).id;
+      const v0 = await store.memberSet(c);
+      assert.deepEqual([...v0.userIds].sort(), users.slice(0, 2).sort());
+      const [first] = await store.append([msg(users[0]!, 'mv-1', 'a', c)]);
+      assert.ok(first?.ok);
+      assert.equal(first.membersVersion, v0.version);
+
+      assert.deepEqual(await store.addMembers(c, [users[2]!], now, 10), [users[2]]);
+      const v1 = await store.memberSet(c);
+      assert.ok(v1.version > v0.version, 'an addition raises it');
+      assert.deepEqual([...v1.userIds].sort(), users.slice(0, 3).sort());
+      const [second, again] = await store.append([msg(users[2]!, 'mv-2', 'b', c), msg(users[0]!, 'mv-1', 'a', c)]);
+      assert.ok(second?.ok && again?.ok);
+      assert.equal(second.membersVersion, v1.version);
+      assert.equal(again.duplicate, true);
+      assert.equal(again.membersVersion, v1.version, 'a duplicate reports the version now');
+
+      assert.deepEqual(await store.addMembers(c, [users[2]!], now, 10), [], 'already a member');
+      assert.equal((await store.memberSet(c)).version, v1.version, 'nothing changed: same version');
+
+      assert.equal(await store.removeMember(c, users[1]!), true);
+      const v2 = await store.memberSet(c);
+      assert.ok(v2.version > v1.version, 'a removal raises it');
+      assert.deepEqual([...v2.userIds].sort(), [users[0]!, users[2]!].sort());
+      const [third] = await store.append([msg(users[0]!, 'mv-3', 'c', c)]);
+      assert.ok(third?.ok);
+      assert.equal(third.membersVersion, v2.version);
+      assert.equal((await store.receiptAggregate(c)).membersVersion, v2.version);
+      const [refused] = await store.append([msg(users[1]!, 'mv-4', 'd', c)]);
+      assert.deepEqual(refused, { ok: false, reason: 'not_member' });
+
+      assert.deepEqual(await store.memberSet(asConversationId(newConversationId())), { version: 0, userIds: [] });
     });
 
     test('who shares a conversation with whom; last seen and its privacy', async () => {

@@ -90,7 +90,7 @@ export class ReceiptService {
       if (agg.delivered === p.delivered && agg.read === p.read) return;
       p.delivered = agg.delivered;
       p.read = agg.read;
-      this.fanout.receipts(id, await this.store.memberIds(id), agg.delivered, agg.read);
+      this.fanout.receipts(id, agg.membersVersion, agg.delivered, agg.read);
     } catch (err) {
       this.onError(err);
     }

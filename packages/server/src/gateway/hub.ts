@@ -1,17 +1,15 @@
 // The node's local connection table: delivers envelopes from the bus to the sessions of
 // the users they name.
 import type { UserId } from '@confab/protocol';
-import type { Envelope } from '../ports/bus.js';
+import type { Envelope, MessageEntry } from '../ports/bus.js';
 import type { Metrics } from '../metrics.js';
 import { Reorder } from './reorder.js';
 import { SharedFrame, type ClientSession } from './session.js';
 
-type MessageEnvelope = Extract<Envelope, { type: 'message' }>;
-
 export class LocalHub {
   readonly #byUser = new Map<UserId, Set<ClientSession>>();
   #count = 0;
-  readonly #reorder: Reorder<MessageEnvelope> | undefined;
+  readonly #reorder: Reorder<MessageEntry> | undefined;
 
   /**
    * @param reorderWaitMs with several nodes publishing, how long an entry that arrives ahead of
@@ -55,9 +53,11 @@ export class LocalHub {
 
   dispatch(envelope: Envelope): void {
     switch (envelope.type) {
+      case 'messages':
+        for (const entry of envelope.entries) this.#accept(entry);
+        break;
       case 'message':
-        if (this.#reorder) this.#reorder.push(envelope);
-        else this.#deliver(envelope);
+        this.#accept({ message: envelope.message, userIds: envelope.userIds });
         break;
       case 'conversation':
         for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.conversationChanged(envelope.change, envelope.conversationId);
@@ -85,7 +85,12 @@ export class LocalHub {
     this.#reorder?.stop();
   }
 
-  #deliver(envelope: MessageEnvelope): void {
+  #accept(entry: MessageEntry): void {
+    if (this.#reorder) this.#reorder.push(entry);
+    else this.#deliver(entry);
+  }
+
+  #deliver(envelope: MessageEntry): void {
     this.metrics?.commitToNode.observe(Math.max(0, Date.now() - envelope.message.createdAt) / 1000);
     // Serialized and framed once per message on this node, not once per recipient connection.
     const frame = new SharedFrame('message', () => ({ type: 'message', message: envelope.message }));

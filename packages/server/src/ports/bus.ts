@@ -10,9 +10,20 @@
 // The suite in test/bus-contract.ts checks this for every adapter.
 import type { ConversationId, DeviceId, Message, UserId } from '@confab/protocol';
 
+/** One committed entry and the users on the target node it is for. */
+export interface MessageEntry {
+  message: Message;
+  userIds: UserId[];
+}
+
 export type Envelope =
-  /** A committed log entry for the listed users' devices on the target node. */
-  | { type: 'message'; message: Message; userIds: UserId[] }
+  /**
+   * Committed log entries, in commit order, each for the listed users' devices on the target
+   * node: one envelope per target node per committed batch, not one per entry.
+   */
+  | { type: 'messages'; entries: MessageEntry[] }
+  /** One entry: what nodes of earlier versions send; still delivered, so a rolling upgrade keeps their entries live. */
+  | ({ type: 'message' } & MessageEntry)
   /** Membership or metadata changed for these users. */
   | { type: 'conversation'; change: 'added' | 'updated' | 'removed'; conversationId: ConversationId; userIds: UserId[] }
   /** A user's read cursor moved: tell their devices. */

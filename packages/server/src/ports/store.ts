@@ -8,6 +8,11 @@
 // - Idempotency: (conversationId, senderId, clientId) is unique. Appending it again returns
 //   the original entry with `duplicate: true` and allocates no seq.
 // - Reads see every entry whose append has resolved (read-your-writes on one store).
+// - Membership version: every change of a conversation's members (added, removed, whichever
+//   code path or node made it) raises its `membersVersion` in the same transaction. An accepted
+//   append returns the version its entry was committed under, and `memberSet` reads the members
+//   together with their version, so a member list read at version v is exact for every entry
+//   committed under v (a node may keep it and skip the read for later entries).
 // - Failures to reach the database throw StoreUnavailableError; nothing is half-written.
 import type { ConversationId, DeviceId, Message, MessageId, Role, UserId } from '@confab/protocol';
 
@@ -70,6 +75,11 @@ export interface ConversationRecord {
   memberCount: number;
 }
 
+export interface MemberSet {
+  version: number;
+  userIds: UserId[];
+}
+
 export interface MemberRecord {
   userId: UserId;
   username: string;
@@ -106,6 +116,8 @@ export interface ConversationStore {
   member(id: ConversationId, userId: UserId): Promise<MemberRecord | null>;
   members(id: ConversationId): Promise<MemberRecord[]>;
   memberIds(id: ConversationId): Promise<UserId[]>;
+  /** The members' ids with the membership version they are exact for (read together); version 0 and no ids for an unknown conversation. */
+  memberSet(id: ConversationId): Promise<MemberSet>;
   /** Adds those not yet members; fails as a whole with 'full' past `maxMembers`. */
   addMembers(id: ConversationId, userIds: readonly UserId[], at: number, maxMembers: number): Promise<UserId[] | 'full'>;
   /** Returns false when the user was not a member. */
@@ -121,7 +133,7 @@ export interface ConversationStore {
   /** Moves the delivered cursor forward only; true when it moved. */
   advanceDeliveredCursor(id: ConversationId, userId: UserId, seq: number): Promise<boolean>;
   /** The lowest delivered and read cursors over all members (what everyone has received / read). */
-  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }>;
+  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number; membersVersion: number }>;
   /**
    * Read cursor and unread count of one user in each of these conversations (those they are a
    * member of), counting only entries up to the seq given for each: the count as of that point
@@ -146,7 +158,8 @@ export interface AppendRequest {
 }
 
 export type AppendFailure = 'not_member' | 'message_not_found' | 'message_deleted' | 'client_id_reused';
-export type AppendResult = { ok: true; message: Message; duplicate: boolean } | { ok: false; reason: AppendFailure };
+/** `membersVersion`: the conversation's membership version the entry was committed under (see the contract above). */
+export type AppendResult = { ok: true; message: Message; duplicate: boolean; membersVersion: number } | { ok: false; reason: AppendFailure };
 
 export interface MessageStore {
   /** Commits the batch (one transaction where the engine allows: group commit) and returns one result per request, in order. */

@@ -3,7 +3,7 @@
 // argument: several nodes append to the same conversations at once, and each conversation's
 // seq must stay gap-free and unique.
 //
-// The batch runs in `confab_append` (migrations.ts, version 3), statement for statement the
+// The batch runs in `confab_append_v2` (migrations.ts, version 4), statement for statement the
 // algorithm of SqliteStore:
 // 1. Lock the batch's conversation rows in id order (`FOR NO KEY UPDATE`: the lock the seq
 //    UPDATE takes anyway, taken up front and in one fixed order so two nodes never deadlock;
@@ -16,28 +16,28 @@
 //
 // Measured first with the same steps as one prepared statement each from here (7 round trips
 // per entry): 860 entries/s at any batch size; in the database: see docs/architecture.md.
-import type { PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { AppendFailure, AppendRequest, AppendResult } from '../../ports/store.js';
 import { pgText, toMessage, type MessageRow } from './rows.js';
 
 const APPEND = {
-  name: 'cf_append',
-  text: `SELECT a.status, a.message FROM confab_append($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::uuid[])
-         WITH ORDINALITY AS a(status, message, i) ORDER BY a.i`,
+  name: 'cf_append_v2',
+  text: `SELECT a.status, a.message, a.mv FROM confab_append_v2($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::uuid[])
+         WITH ORDINALITY AS a(status, message, mv, i) ORDER BY a.i`,
 };
 
-/** Runs the batch on `c`, which is inside a transaction; the caller commits. */
-export async function appendBatch(c: PoolClient, batch: readonly AppendRequest[]): Promise<AppendResult[]> {
-  const { rows } = await c.query<{ status: 'ok' | 'duplicate' | AppendFailure; message: MessageRow | null }>({
+/** Runs the batch as one statement on `c`: in autocommit it is its own transaction (all or nothing). */
+export async function appendBatch(c: Pool, batch: readonly AppendRequest[]): Promise<AppendResult[]> {
+  const { rows } = await c.query<{ status: 'ok' | 'duplicate' | AppendFailure; message: MessageRow | null; mv: number | null }>({
     ...APPEND,
     values: [
       batch.map((r) => r.conversationId), batch.map((r) => r.kind), batch.map((r) => r.messageId), batch.map((r) => r.senderId),
       batch.map((r) => r.clientId), batch.map((r) => pgText(r.text)), batch.map((r) => r.createdAt), batch.map((r) => r.targetId ?? null),
     ],
   });
-  if (rows.length !== batch.length) throw new Error(`confab_append returned ${rows.length} results for ${batch.length} entries`);
+  if (rows.length !== batch.length) throw new Error(`confab_append_v2 returned ${rows.length} results for ${batch.length} entries`);
   return rows.map((r): AppendResult => {
-    if (r.status === 'ok' || r.status === 'duplicate') return { ok: true, message: toMessage(r.message!), duplicate: r.status === 'duplicate' };
+    if (r.status === 'ok' || r.status === 'duplicate') return { ok: true, message: toMessage(r.message!), duplicate: r.status === 'duplicate', membersVersion: r.mv ?? 0 };
     return { ok: false, reason: r.status };
   });
 }

@@ -168,6 +168,95 @@ END
 $fn$;
 `,
   },
+  {
+    version: 4,
+    name: 'membership version',
+    // members_version is raised by statement triggers on members, so that no code path (nor a
+    // node of an earlier version during a rolling upgrade) can change members without it.
+    // confab_append_v2 is confab_append returning the version each entry was committed under;
+    // the old function stays for nodes of the earlier version until they are all upgraded.
+    sql: `
+ALTER TABLE conversations ADD COLUMN members_version bigint NOT NULL DEFAULT 0;
+CREATE FUNCTION confab_members_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+BEGIN
+  UPDATE conversations c SET members_version = c.members_version + 1 WHERE c.id IN (SELECT DISTINCT conversation_id FROM changed);
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER members_added AFTER INSERT ON members REFERENCING NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION confab_members_changed();
+CREATE TRIGGER members_removed AFTER DELETE ON members REFERENCING OLD TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION confab_members_changed();
+CREATE FUNCTION confab_append_v2(
+  p_conv uuid[], p_kind text[], p_id uuid[], p_sender uuid[], p_client text[], p_text text[], p_at bigint[], p_target uuid[]
+) RETURNS TABLE (status text, message json, mv bigint)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+  ex messages%ROWTYPE;
+  tg messages%ROWTYPE;
+  s bigint;
+BEGIN
+  -- Lock the batch's conversations in one fixed order: writers on other nodes queue here, and
+  -- two batches never hold each other's rows (no deadlock).
+  PERFORM 1 FROM conversations WHERE id = ANY(p_conv) ORDER BY id FOR NO KEY UPDATE;
+  FOR i IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
+    message := NULL;
+    mv := NULL;
+    SELECT * INTO ex FROM messages WHERE conversation_id = p_conv[i] AND sender_id = p_sender[i] AND client_id = p_client[i];
+    IF FOUND THEN
+      IF ex.kind <> p_kind[i] OR ex.target_id IS DISTINCT FROM p_target[i] THEN
+        status := 'client_id_reused';
+      ELSE
+        status := 'duplicate';
+        s := ex.seq;
+        SELECT c.members_version INTO mv FROM conversations c WHERE c.id = p_conv[i];
+      END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = p_conv[i] AND user_id = p_sender[i]) THEN
+      status := 'not_member';
+    ELSE
+      status := 'ok';
+      tg := NULL;
+      IF p_kind[i] <> 'message' THEN
+        SELECT * INTO tg FROM messages WHERE conversation_id = p_conv[i] AND id = p_target[i];
+        IF NOT FOUND OR tg.kind <> 'message' THEN
+          status := 'message_not_found';
+        ELSIF tg.deleted_at IS NOT NULL THEN
+          status := 'message_deleted';
+        END IF;
+      END IF;
+      IF status = 'ok' THEN
+        UPDATE conversations SET last_seq = last_seq + 1,
+          last_message_seq = CASE WHEN p_kind[i] = 'message' THEN last_seq + 1 ELSE last_message_seq END,
+          updated_at = CASE WHEN p_kind[i] = 'message' THEN p_at[i] ELSE updated_at END
+        WHERE id = p_conv[i] RETURNING last_seq, members_version INTO s, mv;
+        INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
+        VALUES (p_conv[i], s, p_id[i], p_kind[i], p_sender[i], p_client[i], p_text[i], p_at[i], tg.id, tg.seq);
+        IF p_kind[i] = 'edit' THEN
+          UPDATE messages SET text = p_text[i], edited_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
+        ELSIF p_kind[i] = 'delete' THEN
+          UPDATE messages SET text = '', deleted_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
+          -- A deleted message's earlier edits must not keep its text either.
+          UPDATE messages SET text = '' WHERE conversation_id = p_conv[i] AND target_id = tg.id AND kind = 'edit';
+        ELSE
+          -- A sender has received and read what they sent.
+          UPDATE members SET read_seq = GREATEST(read_seq, s), delivered_seq = GREATEST(delivered_seq, s)
+          WHERE conversation_id = p_conv[i] AND user_id = p_sender[i];
+        END IF;
+      END IF;
+    END IF;
+    IF status IN ('ok', 'duplicate') THEN
+      SELECT to_json(x) INTO message FROM (
+        SELECT m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
+               m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at
+        FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = p_conv[i] AND m.seq = s) x;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+`,
+  },
 ];
 
 /** First key of the two-key advisory lock taken while migrating ("cfab"); the second is the search_path's hash. */

@@ -9,7 +9,7 @@ import pg from 'pg';
 import type { ConversationId, DeviceId, Message, MessageId, Role, UserId } from '@confab/protocol';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
-  AppendRequest, AppendResult, ConversationRecord, ConversationView, DeviceRecord, MemberRecord, NewGroup,
+  AppendRequest, AppendResult, MemberSet, ConversationRecord, ConversationView, DeviceRecord, MemberRecord, NewGroup,
   RefreshTokenRecord, RotateResult, Store, UserRecord,
 } from '../../ports/store.js';
 import { appendBatch } from './append.js';
@@ -66,31 +66,40 @@ export function withDefaultUser(url: string): string {
 
 export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
+  /**
+   * The write path's own connection: a node commits one batch at a time (core/writer.ts), and
+   * its commits must not queue behind reads for a pooled connection.
+   */
+  readonly #writer: pg.Pool;
   #closed = false;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, writer: pg.Pool) {
     this.#pool = pool;
+    this.#writer = writer;
   }
 
   /** Connects, applies missing migrations (safe when several nodes start at once) and returns the store. */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) throw new Error(`invalid schema name "${options.schema}"`);
-    const pool = new pg.Pool({
-      connectionString: withDefaultUser(options.url),
-      max: options.poolSize ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      types,
-      application_name: options.applicationName ?? 'confab',
-      ...(options.schema !== undefined ? { options: `-c search_path=${options.schema}` } : {}),
-    });
-    // Without a listener, an idle connection dropped by the server would crash the process.
-    pool.on('error', (err) => options.onIdleError?.(err));
-    const store = new PostgresStore(pool);
+    const open = (max: number): pg.Pool => {
+      const pool = new pg.Pool({
+        connectionString: withDefaultUser(options.url),
+        max,
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+        types,
+        application_name: options.applicationName ?? 'confab',
+        ...(options.schema !== undefined ? { options: `-c search_path=${options.schema}` } : {}),
+      });
+      // Without a listener, an idle connection dropped by the server would crash the process.
+      pool.on('error', (err) => options.onIdleError?.(err));
+      return pool;
+    };
+    const store = new PostgresStore(open(options.poolSize ?? 10), open(1));
     if (options.migrate === false) return store;
     try {
       await store.#withClient((c) => migrate(c, options.schema));
     } catch (err) {
-      await pool.end().catch(() => undefined);
+      await store.close().catch(() => undefined);
       throw err;
     }
     return store;
@@ -267,6 +276,14 @@ export class PostgresStore implements Store {
   memberIds(id: ConversationId): Promise<UserId[]> {
     return this.#run(async (db) => (await db.query<{ user_id: string }>('SELECT user_id FROM members WHERE conversation_id = $1', [id])).rows.map((r) => r.user_id as UserId));
   }
+  memberSet(id: ConversationId): Promise<MemberSet> {
+    return this.#run(async (db) => {
+      // One statement, one snapshot: the ids are exactly those of the version read with them.
+      const r = await this.#row<{ members_version: number; user_ids: string[] }>(db,
+        'SELECT c.members_version, ARRAY(SELECT m.user_id FROM members m WHERE m.conversation_id = c.id) AS user_ids FROM conversations c WHERE c.id = $1', [id]);
+      return { version: r ? Number(r.members_version) : 0, userIds: (r?.user_ids ?? []) as UserId[] };
+    });
+  }
   addMembers(id: ConversationId, userIds: readonly UserId[], at: number, maxMembers: number): Promise<UserId[] | 'full'> {
     return this.#tx(async (c): Promise<UserId[] | 'full'> => {
       // Locking the conversation row makes concurrent additions serial, so the maximum holds.
@@ -283,6 +300,9 @@ export class PostgresStore implements Store {
   }
   removeMember(id: ConversationId, userId: UserId): Promise<boolean> {
     return this.#tx(async (c) => {
+      // The conversation first, as append and addMembers lock it: taking the member row first
+      // could deadlock with an append by this member (conversation, then its cursors).
+      await c.query('SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE', [id]);
       const removed = (await c.query('DELETE FROM members WHERE conversation_id = $1 AND user_id = $2', [id, userId])).rowCount === 1;
       if (removed) await c.query('UPDATE conversations SET member_count = (SELECT COUNT(*) FROM members WHERE conversation_id = $1) WHERE id = $1', [id]);
       return removed;
@@ -317,11 +337,12 @@ export class PostgresStore implements Store {
     return this.#run(async (db) => (await db.query('UPDATE members SET delivered_seq = $3 WHERE conversation_id = $1 AND user_id = $2 AND delivered_seq < $3',
       [id, userId, seq])).rowCount === 1);
   }
-  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }> {
+  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number; membersVersion: number }> {
     return this.#run(async (db) => {
-      const r = await this.#row<{ delivered: number | null; read: number | null }>(db,
-        'SELECT MIN(delivered_seq) AS delivered, MIN(read_seq) AS read FROM members WHERE conversation_id = $1', [id]);
-      return { delivered: r?.delivered ?? 0, read: r?.read ?? 0 };
+      const r = await this.#row<{ delivered: number | null; read: number | null; members_version: number | null }>(db,
+        `SELECT MIN(delivered_seq) AS delivered, MIN(read_seq) AS read,
+           (SELECT members_version FROM conversations WHERE id = $1) AS members_version FROM members WHERE conversation_id = $1`, [id]);
+      return { delivered: r?.delivered ?? 0, read: r?.read ?? 0, membersVersion: Number(r?.members_version ?? 0) };
     });
   }
   unreadCounts(userId: UserId, upTo: ReadonlyMap<ConversationId, number>): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
@@ -351,9 +372,15 @@ export class PostgresStore implements Store {
 
   // ---- messages ---------------------------------------------------------------------
 
+  /**
+   * One statement in autocommit: `confab_append` runs and commits in one round trip, so the rows
+   * it locks are held for the function and the commit's WAL flush only, not for two more round
+   * trips through a busy event loop. node-postgres settles a query at ReadyForQuery, which the
+   * server sends after the commit is durable.
+   */
   append(batch: readonly AppendRequest[]): Promise<AppendResult[]> {
     if (batch.length === 0) return Promise.resolve([]);
-    return this.#tx((c) => appendBatch(c, batch));
+    return this.#run(() => appendBatch(this.#writer, batch));
   }
   readAfter(id: ConversationId, after: number, limit: number): Promise<Message[]> {
     return this.#run(async (db) => (await db.query<MessageRow>(`SELECT ${MSG_COLUMNS} FROM ${MSG_FROM} WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`,
@@ -373,6 +400,6 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.end();
+    await Promise.all([this.#pool.end(), this.#writer.end()]);
   }
 }

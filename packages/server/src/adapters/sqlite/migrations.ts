@@ -84,4 +84,16 @@ ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
 ALTER TABLE users ADD COLUMN hide_last_seen INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 3,
+    name: 'membership version',
+    // Raised by triggers, so that no code path that adds or removes a member can forget it.
+    sql: `
+ALTER TABLE conversations ADD COLUMN members_version INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER members_added AFTER INSERT ON members
+BEGIN UPDATE conversations SET members_version = members_version + 1 WHERE id = NEW.conversation_id; END;
+CREATE TRIGGER members_removed AFTER DELETE ON members
+BEGIN UPDATE conversations SET members_version = members_version + 1 WHERE id = OLD.conversation_id; END;
+`,
+  },
 ];

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import type { ConversationId, DeviceId, Message, MessageId, Role, UserId } from '@confab/protocol';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
-  AppendRequest, AppendResult, ConversationRecord, ConversationView, DeviceRecord, MemberRecord, NewGroup,
+  AppendRequest, AppendResult, MemberSet, ConversationRecord, ConversationView, DeviceRecord, MemberRecord, NewGroup,
   RefreshTokenRecord, RotateResult, Store, UserRecord,
 } from '../../ports/store.js';
 import { MIGRATIONS } from './migrations.js';
@@ -61,6 +61,7 @@ export class SqliteStore implements Store {
       members: db.prepare<[string], MemberRow>(
         'SELECT m.user_id, u.username, m.role, m.joined_at, m.read_seq, m.delivered_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? ORDER BY m.joined_at, u.username'),
       memberIds: db.prepare<[string], { user_id: string }>('SELECT user_id FROM members WHERE conversation_id = ?'),
+      membersVersion: db.prepare<[string], { members_version: number }>('SELECT members_version FROM conversations WHERE id = ?'),
       isMember: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM members WHERE conversation_id = ? AND user_id = ?'),
       deleteMember: db.prepare('DELETE FROM members WHERE conversation_id = ? AND user_id = ?'),
       setRole: db.prepare('UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?'),
@@ -93,11 +94,11 @@ export class SqliteStore implements Store {
         `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`),
       before: db.prepare<[string, number, number], MessageRow>(
         `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`),
-      nextSeq: db.prepare<[{ isMessage: number; at: number; id: string }], { last_seq: number }>(
+      nextSeq: db.prepare<[{ isMessage: number; at: number; id: string }], { last_seq: number; members_version: number }>(
         `UPDATE conversations SET last_seq = last_seq + 1,
            last_message_seq = CASE WHEN @isMessage THEN last_seq + 1 ELSE last_message_seq END,
            updated_at = CASE WHEN @isMessage THEN @at ELSE updated_at END
-         WHERE id = @id RETURNING last_seq`),
+         WHERE id = @id RETURNING last_seq, members_version`),
       insertMessage: db.prepare(
         `INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -221,6 +222,12 @@ export class SqliteStore implements Store {
   memberIds(id: ConversationId): Promise<UserId[]> {
     return this.#run(() => this.#s.memberIds.all(id).map((r) => r.user_id as UserId));
   }
+  memberSet(id: ConversationId): Promise<MemberSet> {
+    return this.#run(() => this.#db.transaction(() => ({
+      version: this.#s.membersVersion.get(id)?.members_version ?? 0,
+      userIds: this.#s.memberIds.all(id).map((r) => r.user_id as UserId),
+    }))());
+  }
   addMembers(id: ConversationId, userIds: readonly UserId[], at: number, maxMembers: number): Promise<UserId[] | 'full'> {
     return this.#run(() => this.#db.transaction((): UserId[] | 'full' => {
       const fresh = [...new Set(userIds)].filter((u) => !this.#s.isMember.get(id, u));
@@ -272,8 +279,11 @@ export class SqliteStore implements Store {
   advanceDeliveredCursor(id: ConversationId, userId: UserId, seq: number): Promise<boolean> {
     return this.#run(() => this.#s.advanceDelivered.run(seq, id, userId, seq).changes === 1);
   }
-  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number }> {
-    return this.#run(() => { const r = this.#s.aggregate.get(id); return { delivered: r?.delivered ?? 0, read: r?.read ?? 0 }; });
+  receiptAggregate(id: ConversationId): Promise<{ delivered: number; read: number; membersVersion: number }> {
+    return this.#run(() => this.#db.transaction(() => {
+      const r = this.#s.aggregate.get(id);
+      return { delivered: r?.delivered ?? 0, read: r?.read ?? 0, membersVersion: this.#s.membersVersion.get(id)?.members_version ?? 0 };
+    })());
   }
   unreadCounts(userId: UserId, upTo: ReadonlyMap<ConversationId, number>): Promise<Map<ConversationId, { readSeq: number; unread: number }>> {
     return this.#run(() => this.#db.transaction(() => {
@@ -306,7 +316,7 @@ export class SqliteStore implements Store {
     const existing = s.byClient.get(req.conversationId, req.senderId, req.clientId);
     if (existing) {
       if (existing.kind !== req.kind || (existing.target_id ?? undefined) !== req.targetId) return { ok: false, reason: 'client_id_reused' };
-      return { ok: true, message: toMessage(existing), duplicate: true };
+      return { ok: true, message: toMessage(existing), duplicate: true, membersVersion: s.membersVersion.get(req.conversationId)?.members_version ?? 0 };
     }
     if (!s.isMember.get(req.conversationId, req.senderId)) return { ok: false, reason: 'not_member' };
     let target: MessageRow | undefined;
@@ -315,7 +325,7 @@ export class SqliteStore implements Store {
       if (!target || target.kind !== 'message') return { ok: false, reason: 'message_not_found' };
       if (target.deleted_at !== null) return { ok: false, reason: 'message_deleted' };
     }
-    const seq = s.nextSeq.get({ isMessage: req.kind === 'message' ? 1 : 0, at: req.createdAt, id: req.conversationId })!.last_seq;
+    const { last_seq: seq, members_version: membersVersion } = s.nextSeq.get({ isMessage: req.kind === 'message' ? 1 : 0, at: req.createdAt, id: req.conversationId })!;
     s.insertMessage.run(req.conversationId, seq, req.messageId, req.kind, req.senderId, req.clientId, req.text, req.createdAt, target?.id ?? null, target?.seq ?? null);
     if (target && req.kind === 'edit') s.applyEdit.run(req.text, req.createdAt, req.conversationId, target.seq);
     if (target && req.kind === 'delete') {
@@ -323,7 +333,7 @@ export class SqliteStore implements Store {
       s.blankEdits.run(req.conversationId, target.id);
     }
     if (req.kind === 'message') s.advanceRead.run({ seq, id: req.conversationId, user: req.senderId });
-    return { ok: true, message: toMessage(s.bySeq.get(req.conversationId, seq)!), duplicate: false };
+    return { ok: true, message: toMessage(s.bySeq.get(req.conversationId, seq)!), duplicate: false, membersVersion };
   }
 
   readAfter(id: ConversationId, after: number, limit: number): Promise<Message[]> {
