@@ -6,9 +6,9 @@
 //   perMessage x messages/s + perDelivery x deliveries/s  (+ perConnection x idle connections)
 // and the bench's sustained limits (p99 < 100 ms, nothing lost) for two group sizes give the two
 // costs: the highest sustained step of each is taken as one full core. From the bench machine's
-// groups of 10 (2,000 msg/s) and of 100 (400 msg/s) that is 278 µs per message and 22.2 µs per
-// delivery; the model then says a 2,000-member room saturates one core at 22 msg/s, and the
-// channel bench sustained 20 msg/s (40,000 deliveries/s) and not 40.
+// groups of 10 (6,000 msg/s) and of 100 (1,500 msg/s), 1,000 connections each, that is 111 µs per
+// message and 5.56 µs per delivery; the model then says groups of 50 saturate one core at 2,571
+// msg/s, and the bench sustained 2,000 msg/s in groups of 50 and fell behind at 3,500.
 
 export interface BenchFigures {
   /** Core-seconds per committed message (write path: parse, validate, commit, fan-out lookup). */
@@ -27,9 +27,9 @@ export interface BenchFigures {
 
 /** The bench machine's figures (docs/architecture.md, "Measured"): groups of 10 and 100, and idle. */
 export const MEASURED: BenchFigures = {
-  // 2,000 msg/s x 10 deliveries and 400 msg/s x 100 deliveries, each at the sustained limit of one core.
-  perMessageSec: 278e-6,
-  perDeliverySec: 22.2e-6,
+  // 6,000 msg/s x 10 deliveries and 1,500 msg/s x 100 deliveries, each at the sustained limit of one core.
+  perMessageSec: 111.1e-6,
+  perDeliverySec: 5.556e-6,
   // 15,000 idle connections: 3.5 % of a core; 9.6 KiB of RSS each.
   idleCoresPerConnection: 0.035 / 15_000,
   rssPerConnKiB: 9.6,

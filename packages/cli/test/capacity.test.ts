@@ -46,10 +46,11 @@ test('the plan follows from the load by hand-checkable arithmetic', () => {
   assert.equal(tight.nodesBoundBy, 'connections');
 });
 
-test('the built-in figures reproduce the channel bench: a 2,000-member room saturates one core near 22 msg/s', () => {
-  const perMessage = MEASURED.perMessageSec + 2000 * MEASURED.perDeliverySec;
-  const msgsPerCore = 1 / perMessage;
-  assert.ok(msgsPerCore > 20 && msgsPerCore < 40, `${msgsPerCore.toFixed(1)} msg/s: the bench sustained 20 and not 40`);
+test('the built-in figures fit a third workload: groups of 50 saturate one core between 2,000 and 3,500 msg/s', () => {
+  // npm run bench -- groups --group-size 50 --peers none --rates 1500,2000,2500,3000,3500: sustained at 2,000 msg/s, and at
+  // 3,500 offered the node committed 3,080 at p99 1.5 s (its core full).
+  const msgsPerCore = 1 / (MEASURED.perMessageSec + 50 * MEASURED.perDeliverySec);
+  assert.ok(msgsPerCore > 2000 && msgsPerCore < 3500, `${msgsPerCore.toFixed(0)} msg/s`);
 });
 
 test('bench output: sustained limits of two group sizes give the per-message and per-delivery costs; idle gives memory', () => {
