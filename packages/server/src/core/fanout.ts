@@ -12,8 +12,8 @@ export interface Committed {
   membersVersion: number;
 }
 
-/** Conversations whose member list is kept (the least recently used go first). */
-const MAX_MEMBER_LISTS = 20_000;
+/** Member ids kept over all cached lists (about 100 bytes each); the least recently used lists go first. */
+const MAX_CACHED_MEMBER_IDS = 1_000_000;
 
 export class Fanout {
   #chain: Promise<void> = Promise.resolve();
@@ -23,6 +23,7 @@ export class Fanout {
    * member read per membership change per node, not one per committed batch.
    */
   readonly #members = new Map<ConversationId, MemberSet>();
+  #cachedIds = 0;
 
   constructor(
     private readonly store: Store,
@@ -125,9 +126,15 @@ export class Fanout {
     const read = await this.store.memberSet(id);
     const now = this.#members.get(id);
     if (!now || now.version < read.version) {
+      if (now) this.#cachedIds -= now.userIds.length;
       this.#members.delete(id);
       this.#members.set(id, read);
-      if (this.#members.size > MAX_MEMBER_LISTS) this.#members.delete(this.#members.keys().next().value!);
+      this.#cachedIds += read.userIds.length;
+      for (const [old, list] of this.#members) {
+        if (this.#cachedIds <= MAX_CACHED_MEMBER_IDS || old === id) break;
+        this.#members.delete(old);
+        this.#cachedIds -= list.userIds.length;
+      }
     }
     return read.userIds;
   }
