@@ -3,10 +3,12 @@
 // mapping of connection failures to StoreUnavailableError with nothing half-written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import type { ConversationId, UserId } from '@confab/protocol';
 import { PostgresStore, withDefaultUser } from '../src/adapters/postgres/postgres-store.js';
+import { MIGRATIONS } from '../src/adapters/postgres/migrations.js';
 import { isUnavailable } from '../src/adapters/postgres/unavailable.js';
 import { StoreUnavailableError } from '../src/errors.js';
 import { newConversationId, newDeviceId, newMessageId, newUserId } from '../src/ids.js';
@@ -39,6 +41,13 @@ async function closedPort(): Promise<number> {
     });
   });
 }
+
+test('applied migrations never change: their SQL is what databases already ran', () => {
+  // A fresh database runs every migration, an old one only the new ones: an edit to an applied
+  // migration (or to appendFunction, which migrations 3 and 4 are built from) would make the two differ.
+  const digests = MIGRATIONS.map((m) => [m.version, createHash('sha256').update(m.sql).digest('hex').slice(0, 16)]);
+  assert.deepEqual(digests, [[1, '84458000e77a245d'], [2, '0bdb840fc8e0cd6f'], [3, '418227ade5af4930'], [4, '8cfd54005484c4c4']]);
+});
 
 test('connection failures are classified as unavailable, query errors are not', () => {
   const coded = (code: string, message = 'x') => Object.assign(new Error(message), { code });

@@ -90,10 +90,10 @@ export class LocalHub {
     else this.#deliver(entry);
   }
 
-  #deliver(envelope: MessageEntry): void {
-    this.metrics?.commitToNode.observe(Math.max(0, Date.now() - envelope.message.createdAt) / 1000);
+  #deliver(entry: MessageEntry): void {
+    this.metrics?.commitToNode.observe(Math.max(0, Date.now() - entry.message.createdAt) / 1000);
     // Serialized and framed once per message on this node, not once per recipient connection.
-    const frame = new SharedFrame('message', () => ({ type: 'message', message: envelope.message }));
-    for (const u of envelope.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(envelope.message, frame);
+    const frame = new SharedFrame('message', () => ({ type: 'message', message: entry.message }));
+    for (const u of entry.userIds) for (const s of this.#byUser.get(u) ?? []) s.deliverLive(entry.message, frame);
   }
 }

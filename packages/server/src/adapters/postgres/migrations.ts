@@ -15,6 +15,81 @@ export interface Migration {
   readonly sql: string;
 }
 
+/**
+ * The append function (the algorithm of append.ts, statement for statement SqliteStore#appendOne).
+ * `confab_append` (migration 3) and `confab_append_v2` (migration 4: the same, also returning the
+ * membership version each entry was committed under, `mv`) come from this one text. It is part
+ * of those migrations: a fresh database runs them all, so change the algorithm in a new migration,
+ * never here.
+ */
+function appendFunction(name: string, withVersion: boolean): string {
+  return `CREATE FUNCTION ${name}(
+  p_conv uuid[], p_kind text[], p_id uuid[], p_sender uuid[], p_client text[], p_text text[], p_at bigint[], p_target uuid[]
+) RETURNS TABLE (status text, message json${withVersion ? ', mv bigint' : ''})
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+DECLARE
+  ex messages%ROWTYPE;
+  tg messages%ROWTYPE;
+  s bigint;
+BEGIN
+  -- Lock the batch's conversations in one fixed order: writers on other nodes queue here, and
+  -- two batches never hold each other's rows (no deadlock).
+  PERFORM 1 FROM conversations WHERE id = ANY(p_conv) ORDER BY id FOR NO KEY UPDATE;
+  FOR i IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
+    message := NULL;
+${withVersion ? '    mv := NULL;\n' : ''}    SELECT * INTO ex FROM messages WHERE conversation_id = p_conv[i] AND sender_id = p_sender[i] AND client_id = p_client[i];
+    IF FOUND THEN
+      IF ex.kind <> p_kind[i] OR ex.target_id IS DISTINCT FROM p_target[i] THEN
+        status := 'client_id_reused';
+      ELSE
+        status := 'duplicate';
+        s := ex.seq;
+${withVersion ? '        SELECT c.members_version INTO mv FROM conversations c WHERE c.id = p_conv[i];\n' : ''}      END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = p_conv[i] AND user_id = p_sender[i]) THEN
+      status := 'not_member';
+    ELSE
+      status := 'ok';
+      tg := NULL;
+      IF p_kind[i] <> 'message' THEN
+        SELECT * INTO tg FROM messages WHERE conversation_id = p_conv[i] AND id = p_target[i];
+        IF NOT FOUND OR tg.kind <> 'message' THEN
+          status := 'message_not_found';
+        ELSIF tg.deleted_at IS NOT NULL THEN
+          status := 'message_deleted';
+        END IF;
+      END IF;
+      IF status = 'ok' THEN
+        UPDATE conversations SET last_seq = last_seq + 1,
+          last_message_seq = CASE WHEN p_kind[i] = 'message' THEN last_seq + 1 ELSE last_message_seq END,
+          updated_at = CASE WHEN p_kind[i] = 'message' THEN p_at[i] ELSE updated_at END
+        WHERE id = p_conv[i] RETURNING last_seq${withVersion ? ', members_version INTO s, mv' : ' INTO s'};
+        INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
+        VALUES (p_conv[i], s, p_id[i], p_kind[i], p_sender[i], p_client[i], p_text[i], p_at[i], tg.id, tg.seq);
+        IF p_kind[i] = 'edit' THEN
+          UPDATE messages SET text = p_text[i], edited_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
+        ELSIF p_kind[i] = 'delete' THEN
+          UPDATE messages SET text = '', deleted_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
+          -- A deleted message's earlier edits must not keep its text either.
+          UPDATE messages SET text = '' WHERE conversation_id = p_conv[i] AND target_id = tg.id AND kind = 'edit';
+        ELSE
+          -- A sender has received and read what they sent.
+          UPDATE members SET read_seq = GREATEST(read_seq, s), delivered_seq = GREATEST(delivered_seq, s)
+          WHERE conversation_id = p_conv[i] AND user_id = p_sender[i];
+        END IF;
+      END IF;
+    END IF;
+    IF status IN ('ok', 'duplicate') THEN
+      SELECT to_json(x) INTO message FROM (
+        SELECT m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
+               m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at
+        FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = p_conv[i] AND m.seq = s) x;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -99,73 +174,9 @@ ALTER TABLE users ADD COLUMN hide_last_seen BOOLEAN NOT NULL DEFAULT false;
     name: 'append function',
     // The append algorithm of append.ts, run inside the database so that a batch costs one
     // round trip instead of several per entry. Statement for statement it is
-    // SqliteStore#appendOne; change both together (in a new migration: CREATE OR REPLACE).
+    // SqliteStore#appendOne (appendFunction above); change both together, in a new migration.
     sql: `
-CREATE FUNCTION confab_append(
-  p_conv uuid[], p_kind text[], p_id uuid[], p_sender uuid[], p_client text[], p_text text[], p_at bigint[], p_target uuid[]
-) RETURNS TABLE (status text, message json)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
-DECLARE
-  ex messages%ROWTYPE;
-  tg messages%ROWTYPE;
-  s bigint;
-BEGIN
-  -- Lock the batch's conversations in one fixed order: writers on other nodes queue here, and
-  -- two batches never hold each other's rows (no deadlock).
-  PERFORM 1 FROM conversations WHERE id = ANY(p_conv) ORDER BY id FOR NO KEY UPDATE;
-  FOR i IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
-    message := NULL;
-    SELECT * INTO ex FROM messages WHERE conversation_id = p_conv[i] AND sender_id = p_sender[i] AND client_id = p_client[i];
-    IF FOUND THEN
-      IF ex.kind <> p_kind[i] OR ex.target_id IS DISTINCT FROM p_target[i] THEN
-        status := 'client_id_reused';
-      ELSE
-        status := 'duplicate';
-        s := ex.seq;
-      END IF;
-    ELSIF NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = p_conv[i] AND user_id = p_sender[i]) THEN
-      status := 'not_member';
-    ELSE
-      status := 'ok';
-      tg := NULL;
-      IF p_kind[i] <> 'message' THEN
-        SELECT * INTO tg FROM messages WHERE conversation_id = p_conv[i] AND id = p_target[i];
-        IF NOT FOUND OR tg.kind <> 'message' THEN
-          status := 'message_not_found';
-        ELSIF tg.deleted_at IS NOT NULL THEN
-          status := 'message_deleted';
-        END IF;
-      END IF;
-      IF status = 'ok' THEN
-        UPDATE conversations SET last_seq = last_seq + 1,
-          last_message_seq = CASE WHEN p_kind[i] = 'message' THEN last_seq + 1 ELSE last_message_seq END,
-          updated_at = CASE WHEN p_kind[i] = 'message' THEN p_at[i] ELSE updated_at END
-        WHERE id = p_conv[i] RETURNING last_seq INTO s;
-        INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
-        VALUES (p_conv[i], s, p_id[i], p_kind[i], p_sender[i], p_client[i], p_text[i], p_at[i], tg.id, tg.seq);
-        IF p_kind[i] = 'edit' THEN
-          UPDATE messages SET text = p_text[i], edited_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
-        ELSIF p_kind[i] = 'delete' THEN
-          UPDATE messages SET text = '', deleted_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
-          -- A deleted message's earlier edits must not keep its text either.
-          UPDATE messages SET text = '' WHERE conversation_id = p_conv[i] AND target_id = tg.id AND kind = 'edit';
-        ELSE
-          -- A sender has received and read what they sent.
-          UPDATE members SET read_seq = GREATEST(read_seq, s), delivered_seq = GREATEST(delivered_seq, s)
-          WHERE conversation_id = p_conv[i] AND user_id = p_sender[i];
-        END IF;
-      END IF;
-    END IF;
-    IF status IN ('ok', 'duplicate') THEN
-      SELECT to_json(x) INTO message FROM (
-        SELECT m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
-               m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at
-        FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = p_conv[i] AND m.seq = s) x;
-    END IF;
-    RETURN NEXT;
-  END LOOP;
-END
-$fn$;
+${appendFunction('confab_append', false)}
 `,
   },
   {
@@ -188,73 +199,7 @@ CREATE TRIGGER members_added AFTER INSERT ON members REFERENCING NEW TABLE AS ch
   FOR EACH STATEMENT EXECUTE FUNCTION confab_members_changed();
 CREATE TRIGGER members_removed AFTER DELETE ON members REFERENCING OLD TABLE AS changed
   FOR EACH STATEMENT EXECUTE FUNCTION confab_members_changed();
-CREATE FUNCTION confab_append_v2(
-  p_conv uuid[], p_kind text[], p_id uuid[], p_sender uuid[], p_client text[], p_text text[], p_at bigint[], p_target uuid[]
-) RETURNS TABLE (status text, message json, mv bigint)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
-DECLARE
-  ex messages%ROWTYPE;
-  tg messages%ROWTYPE;
-  s bigint;
-BEGIN
-  -- Lock the batch's conversations in one fixed order: writers on other nodes queue here, and
-  -- two batches never hold each other's rows (no deadlock).
-  PERFORM 1 FROM conversations WHERE id = ANY(p_conv) ORDER BY id FOR NO KEY UPDATE;
-  FOR i IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
-    message := NULL;
-    mv := NULL;
-    SELECT * INTO ex FROM messages WHERE conversation_id = p_conv[i] AND sender_id = p_sender[i] AND client_id = p_client[i];
-    IF FOUND THEN
-      IF ex.kind <> p_kind[i] OR ex.target_id IS DISTINCT FROM p_target[i] THEN
-        status := 'client_id_reused';
-      ELSE
-        status := 'duplicate';
-        s := ex.seq;
-        SELECT c.members_version INTO mv FROM conversations c WHERE c.id = p_conv[i];
-      END IF;
-    ELSIF NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = p_conv[i] AND user_id = p_sender[i]) THEN
-      status := 'not_member';
-    ELSE
-      status := 'ok';
-      tg := NULL;
-      IF p_kind[i] <> 'message' THEN
-        SELECT * INTO tg FROM messages WHERE conversation_id = p_conv[i] AND id = p_target[i];
-        IF NOT FOUND OR tg.kind <> 'message' THEN
-          status := 'message_not_found';
-        ELSIF tg.deleted_at IS NOT NULL THEN
-          status := 'message_deleted';
-        END IF;
-      END IF;
-      IF status = 'ok' THEN
-        UPDATE conversations SET last_seq = last_seq + 1,
-          last_message_seq = CASE WHEN p_kind[i] = 'message' THEN last_seq + 1 ELSE last_message_seq END,
-          updated_at = CASE WHEN p_kind[i] = 'message' THEN p_at[i] ELSE updated_at END
-        WHERE id = p_conv[i] RETURNING last_seq, members_version INTO s, mv;
-        INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
-        VALUES (p_conv[i], s, p_id[i], p_kind[i], p_sender[i], p_client[i], p_text[i], p_at[i], tg.id, tg.seq);
-        IF p_kind[i] = 'edit' THEN
-          UPDATE messages SET text = p_text[i], edited_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
-        ELSIF p_kind[i] = 'delete' THEN
-          UPDATE messages SET text = '', deleted_at = p_at[i] WHERE conversation_id = p_conv[i] AND seq = tg.seq;
-          -- A deleted message's earlier edits must not keep its text either.
-          UPDATE messages SET text = '' WHERE conversation_id = p_conv[i] AND target_id = tg.id AND kind = 'edit';
-        ELSE
-          -- A sender has received and read what they sent.
-          UPDATE members SET read_seq = GREATEST(read_seq, s), delivered_seq = GREATEST(delivered_seq, s)
-          WHERE conversation_id = p_conv[i] AND user_id = p_sender[i];
-        END IF;
-      END IF;
-    END IF;
-    IF status IN ('ok', 'duplicate') THEN
-      SELECT to_json(x) INTO message FROM (
-        SELECT m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
-               m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at
-        FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = p_conv[i] AND m.seq = s) x;
-    END IF;
-    RETURN NEXT;
-  END LOOP;
-END
-$fn$;
+${appendFunction('confab_append_v2', true)}
 `,
   },
 ];

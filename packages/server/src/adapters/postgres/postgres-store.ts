@@ -373,7 +373,7 @@ export class PostgresStore implements Store {
   // ---- messages ---------------------------------------------------------------------
 
   /**
-   * One statement in autocommit: `confab_append` runs and commits in one round trip, so the rows
+   * One statement in autocommit: `confab_append_v2` runs and commits in one round trip, so the rows
    * it locks are held for the function and the commit's WAL flush only, not for two more round
    * trips through a busy event loop. node-postgres settles a query at ReadyForQuery, which the
    * server sends after the commit is durable.
