@@ -69,7 +69,7 @@ export const CLOSE_CODES = {
   going_away: { code: 4101, action: 'reconnect', description: 'The node is shutting down (drain: it stopped taking writes and finished the commits in flight first); reconnect (to another node) with backoff and resume from your cursors.' },
   too_many_connections: { code: 4102, action: 'reconnect', description: 'This user already holds `MAX_CONNECTIONS_PER_USER` connections on this node (sent after an `error` frame `rate_limited`). Close one, or reconnect with backoff.' },
   try_again_later: { code: 4103, action: 'reconnect', description: 'The node is admitting new connections at its limit (`NEW_SESSIONS_PER_SECOND`); sent right after the upgrade. Reconnect with backoff.' },
-  slow_consumer: { code: 4104, action: 'reconnect', description: 'The client did not read its frames fast enough: more than the node\'s outbound bound (`MAX_OUTBOUND_BYTES`) was waiting to be written to it. Reconnect and resume from your cursors; nothing is lost.' },
+  slow_consumer: { code: 4104, action: 'reconnect', description: 'The client did not read its frames fast enough: more than the node\'s outbound bound (`MAX_OUTBOUND_BYTES`) of live frames was waiting to be written to it, or had been sent to it while it answered no WebSocket ping for 2 s (the node sends pings to learn how far a busy connection has read; every WebSocket stack answers them). Reconnect and resume from your cursors; nothing is lost.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 export type CloseCodeName = keyof typeof CLOSE_CODES;

@@ -69,7 +69,7 @@ export class Metrics {
     new Gauge({ name: 'confab_outbound_buffered_bytes_max', help: 'Bytes waiting to be written to the most backed-up connection.', registers, collect() { this.set(sources.outbound().max); } });
     new Gauge({ name: 'confab_writer_queue_entries', help: 'Entries waiting for the next group commit.', registers, collect() { this.set(sources.writerDepth()); } });
     new Gauge({ name: 'confab_bus_envelopes_dropped', help: 'Envelopes the bus dropped since the node started (Redis away or too slow); only grows.', registers, collect() { this.set(sources.busDropped()); } });
-    this.slowConsumers = new Counter({ name: 'confab_slow_consumers_total', help: 'Connections closed with 4104 slow_consumer: more than MAX_OUTBOUND_BYTES waited to be written to them.', registers });
+    this.slowConsumers = new Counter({ name: 'confab_slow_consumers_total', help: 'Connections closed with 4104 slow_consumer, by the bound they passed: MAX_OUTBOUND_BYTES of live frames waiting in the node (buffered), or sent and not read for 2 s (unread).', labelNames: ['bound'], registers });
     this.reorderHeld = new Counter({ name: 'confab_reorder_held_total', help: 'Entries that reached this node ahead of an earlier one of their conversation and waited for it (cluster).', registers });
     this.reorderGaveUp = new Counter({ name: 'confab_reorder_gave_up_total', help: 'Waits that ended without the earlier entry: the gap went on to the connections, which read it from the store.', registers });
   }

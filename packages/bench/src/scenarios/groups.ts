@@ -213,7 +213,7 @@ async function runTopology(topology: Topology, name: string, s: Settings, ctx: C
 /** confab_slow_consumers_total summed over the nodes. */
 async function slowConsumersCut(urls: string[]): Promise<number> {
   let n = 0;
-  for (const url of urls) n += (await scrapeMetrics(url)).get('confab_slow_consumers_total');
+  for (const url of urls) for (const v of Object.values((await scrapeMetrics(url)).byLabel('confab_slow_consumers_total', 'bound'))) n += v;
   return n;
 }
 

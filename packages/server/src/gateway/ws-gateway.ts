@@ -20,6 +20,30 @@ const KNOWN_CLOSE_CODES = new Set<number>([1000, 1001, 1005, 1006, 1009, 1011, .
 /** The error a slow consumer's socket is destroyed with (see WsGateway#cutSlow). */
 const SLOW_CONSUMER = Object.assign(new Error('slow consumer: outbound bound passed'), { code: 'CONFAB_SLOW_CONSUMER' });
 
+/**
+ * What the gateway knows of how far a connection has read (see WsGateway#out): counted in bytes
+ * of the live frames pushed to it. Catch-up pages and answers are paced by the writes themselves
+ * and are not counted.
+ */
+interface ReadProgress {
+  /** Bytes of live frames written to the connection so far (into the node's or the kernel's buffers). */
+  pushed: number;
+  /** `pushed` as of the last probe the client answered: it has read all of that. */
+  read: number;
+  /** `pushed` when the outstanding probe (a ping carrying this number) was sent; -1: none outstanding. */
+  probe: number;
+  /** When the outstanding probe was sent (ms). */
+  probeSentAt: number;
+}
+
+/**
+ * How long a probe may go unanswered before its connection counts as behind (see WsGateway#out).
+ * A client that reads answers within its round trip, even while a burst larger than the bound is
+ * on its way to it; one that has read nothing for this long while more than the bound was sent
+ * to it has stopped.
+ */
+const PROBE_GRACE_MS = 2000;
+
 /** Most bytes held back in one socket by corking (see WsGateway#write). */
 const CORK_BYTES = 16 * 1024;
 
@@ -123,20 +147,29 @@ export class WsGateway {
 
   #accept(ws: WebSocket): void {
     const decoder = new TextDecoder('utf-8', { fatal: true });
+    const progress: ReadProgress = { pushed: 0, read: 0, probe: -1, probeSentAt: 0 };
     const session = new ClientSession(randomUUID(), {
       send: (text) => new Promise<void>((resolve) => {
         if (ws.readyState !== ws.OPEN) return resolve();
         ws.send(text, () => resolve());
       }),
-      push: (text) => this.#out(ws, session, () => wireOf(text), text),
-      pushShared: (frame: SharedFrame) => this.#out(ws, session, () => (frame.wire ??= wireOf(frame.text)), frame.text),
+      push: (text) => this.#out(ws, session, progress, () => wireOf(text), text),
+      pushShared: (frame: SharedFrame) => this.#out(ws, session, progress, () => (frame.wire ??= wireOf(frame.text)), frame.text),
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
     this.ctx.metrics.connectionsOpened.inc();
     let lastHeard = Date.now();
     this.#heartbeat(ws, () => lastHeard);
-    ws.on('pong', () => { lastHeard = Date.now(); });
+    ws.on('pong', (data: Buffer) => {
+      lastHeard = Date.now();
+      // The answer to a probe: the client has read everything written before it. Heartbeat
+      // pings carry no number, and a number we did not send proves nothing.
+      if (progress.probe >= 0 && data.length > 0 && Number(data.toString('latin1')) === progress.probe) {
+        progress.read = progress.probe;
+        progress.probe = -1;
+      }
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       lastHeard = Date.now();
       if (isBinary) return session.onBinary();
@@ -161,19 +194,40 @@ export class WsGateway {
   }
 
   /**
-   * Sends one frame to one connection: the bytes straight to its socket when ws has nothing of
-   * its own queued (`bytes` may be shared by many connections), else through ws.
+   * Sends one live frame to one connection: the bytes straight to its socket when ws has nothing
+   * of its own queued (`bytes` may be shared by many connections), else through ws.
+   *
+   * Back-pressure: a client that does not read would have the node write its frames without
+   * bound, first into the kernel's socket buffers (megabytes per connection, which the node can
+   * neither see nor shrink), then into the node's memory. So the node also tracks what the client
+   * has shown it read: a probe is a ping carrying the count of bytes pushed so far, sent once a
+   * quarter of the bound is unproven, and the client's WebSocket stack answers it (RFC 6455) when
+   * it has read up to it. A client is cut off when more than `maxOutboundBytes` wait in the node
+   * for it, or when more than that was pushed since its last answer and the probe after it has
+   * been unanswered for PROBE_GRACE_MS. It reconnects and resumes from its cursors. Bytes corked
+   * in this turn are not late: they leave at its end.
    */
-  #out(ws: WebSocket, session: ClientSession, bytes: () => Uint8Array, text: string): void {
+  #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, bytes: () => Uint8Array, text: string): void {
     if (ws.readyState !== ws.OPEN) return;
     const raw = rawSocketOf(ws);
-    // Back-pressure: a client that does not read would make the node buffer its frames without
-    // bound. Past the bound it is cut off; it reconnects and resumes from its cursors. Bytes
-    // corked in this turn are not late: they leave at its end.
     const waiting = ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
-    if (waiting > this.maxOutboundBytes) return this.#cutSlow(ws, session);
-    if (raw) this.#write(raw, bytes(), waiting);
-    else ws.send(text);
+    if (waiting > this.maxOutboundBytes) return this.#cutSlow(ws, session, 'buffered', progress);
+    if (progress.pushed - progress.read > this.maxOutboundBytes && progress.probe >= 0 && Date.now() - progress.probeSentAt > PROBE_GRACE_MS) {
+      return this.#cutSlow(ws, session, 'unread', progress);
+    }
+    if (raw) {
+      const b = bytes();
+      progress.pushed += b.length;
+      this.#write(raw, b, waiting);
+    } else {
+      progress.pushed += Buffer.byteLength(text) + 4;
+      ws.send(text);
+    }
+    if (progress.probe < 0 && progress.pushed - progress.read >= this.maxOutboundBytes / 4) {
+      progress.probe = progress.pushed;
+      progress.probeSentAt = Date.now();
+      ws.ping(String(progress.pushed));
+    }
   }
 
   /**
@@ -207,13 +261,14 @@ export class WsGateway {
   }
 
   /**
-   * Closes a connection whose unwritten frames passed the bound. The close frame queues behind
+   * Closes a connection that fell behind past the bound: with that much waiting in the node
+   * (`buffered`), or sent and not shown read (`unread`). The close frame queues behind
    * what the client is not reading, so the socket is destroyed right after: its buffers are
    * freed now, not when the client gets round to reading.
    */
-  #cutSlow(ws: WebSocket, session: ClientSession): void {
-    this.ctx.log.info({ conn: session.id, user: session.userId, buffered: ws.bufferedAmount }, 'slow consumer cut off');
-    this.ctx.metrics.slowConsumers.inc();
+  #cutSlow(ws: WebSocket, session: ClientSession, bound: 'buffered' | 'unread', progress: ReadProgress): void {
+    this.ctx.log.info({ conn: session.id, user: session.userId, bound, buffered: ws.bufferedAmount, unread: progress.pushed - progress.read }, 'slow consumer cut off');
+    this.ctx.metrics.slowConsumers.labels(bound).inc();
     session.close('slow_consumer');
     setImmediate(() => {
       // Destroyed with an error, so the hundreds of frames still queued for it are dropped with
