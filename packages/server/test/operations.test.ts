@@ -67,34 +67,44 @@ describe('metrics', () => {
   });
 });
 
-describe('back-pressure', () => {
-  const BOUND = 64 * 1024;
-  const n = useNode({ config: { maxOutboundBytes: BOUND }, limits: { sendsPerSecond: 10_000, sendBurst: 10_000, userSendsPerSecond: 10_000, userSendBurst: 10_000 } });
+/** A raw socket for Alice, paused after its hello: her client reads nothing and answers no probe from then on. */
+async function stalledClient(url: string, alice: Awaited<ReturnType<typeof register>>) {
+  const stalled = await rawSocket(url);
+  await stalled.hello(alice.accessToken);
+  const socket = (stalled.ws as unknown as { _socket: Socket })._socket;
+  socket.pause();
+  return { stalled, resume: () => socket.resume() };
+}
 
-  test('a client that stops reading is cut off once MAX_OUTBOUND_BYTES were sent to it and not read, before the kernel buffers fill; readers of bursts past the bound are not; it resumes from its cursor', async (t) => {
+/** The seqs of the live messages a raw socket got, in the order it got them. */
+const liveSeqs = (frames: Awaited<ReturnType<typeof rawSocket>>['frames']) => frames.flatMap((f) => (f.type === 'message' ? [f.message.seq] : []));
+
+const BACK_PRESSURE_LIMITS = { sendsPerSecond: 10_000, sendBurst: 10_000, userSendsPerSecond: 10_000, userSendBurst: 10_000 };
+
+describe('back-pressure: a busy room', () => {
+  const BOUND = 256 * 1024;
+  const n = useNode({ config: { maxOutboundBytes: BOUND }, limits: BACK_PRESSURE_LIMITS });
+
+  test('a client that stops reading gets at most half of MAX_OUTBOUND_BYTES into its socket, is cut off once the bound waits in the node, and resumes from its cursor; readers of bursts past half the bound are held up until they answer, not cut', async (t) => {
     const [alice, bob, carol] = await Promise.all([register(n.url, uname('sa')), register(n.url, uname('sb')), register(n.url, uname('sc'))]);
     const b = await n.dev(bob);
     const c = await n.dev(carol);
     const group = await c.api.createGroup('busy room', [alice.user.username, bob.user.username]);
-    const stalled = await rawSocket(n.url);
-    await stalled.hello(alice.accessToken);
-    // Alice's client stops reading: it answers no probe. The kernel would take megabytes for
-    // it before anything waited in the node.
-    (stalled.ws as unknown as { _socket: Socket })._socket.pause();
+    const { stalled, resume } = await stalledClient(n.url, alice);
     const closed = stalled.closed;
 
-    // 15 kB messages in bursts of 5 (75 kB, more than the bound) about 10 times a second: at
-    // most about 2 MB reach Alice's socket in the probe's 2 s of grace, less than the kernel
-    // takes. Bob and Carol read every burst and are never cut; at least 100 messages (1.5 MB,
-    // 23x the bound) go out.
+    // 15 kB messages in bursts of 10 (150 kB, more than half the bound) about 5 times a second.
+    // Bob and Carol read every burst: part of each is held for them until their client answers
+    // the probe, and they still get everything, in order, and are never cut. At least 200
+    // messages (3 MB, 11x the bound) go out.
     const text = 'x'.repeat(15_000);
-    const MIN_SENT = 100;
+    const MIN_SENT = 200;
     let sent = 0;
     let maxBuffered = 0;
     let cut = 0;
     const deadline = Date.now() + 60_000;
     while (cut === 0 || sent < MIN_SENT) {
-      const batch = await Promise.all(range(1, 5).map(() => c.client.send(group.id, text)));
+      const batch = await Promise.all(range(1, 10).map(() => c.client.send(group.id, text)));
       sent += batch.length;
       const m = await scrape(n.url);
       maxBuffered = Math.max(maxBuffered, m('confab_outbound_buffered_bytes_max') ?? 0);
@@ -104,32 +114,72 @@ describe('back-pressure', () => {
     }
     const m = await scrape(n.url);
     assert.equal(m('confab_connections_closed_total', { code: String(CLOSE_CODES.slow_consumer.code) }) ?? m('confab_connections_closed_total', { code: '1006' }), 1, 'closed by the node');
-    // Cut off by the read bound, before its frames backed up into the node.
-    assert.equal(m('confab_slow_consumers_total', { bound: 'unread' }), 1, 'cut off for not reading what was sent');
-    assert.equal(m('confab_slow_consumers_total', { bound: 'buffered' }), undefined, 'nothing backed up in the node past the bound');
+    // At this rate the frames held for it pass the bound long before its probe's 2 s are up.
+    assert.equal(m('confab_slow_consumers_total', { bound: 'buffered' }), 1, 'cut off for what waited in the node');
+    assert.equal(m('confab_slow_consumers_total', { bound: 'unread' }), undefined);
     assert.ok(maxBuffered <= BOUND + 16 * 1024, `never more than the bound plus one frame waited for it (saw ${maxBuffered})`);
-    // The others did not notice, and were not cut although each got 23x the bound.
+    // The others did not notice, and were not cut although each got 11x the bound.
     const seen = await b.waitFor(group.id, sent, 30_000);
     assert.deepEqual(seqs(seen), range(1, sent));
     // The stalled client finds its connection closed once it reads again.
-    (stalled.ws as unknown as { _socket: Socket })._socket.resume();
+    resume();
     const { code } = await closed;
     assert.ok(code === CLOSE_CODES.slow_consumer.code || code === 1006, `closed with ${code}`);
 
-    // Resumable: what it got before the cut, then everything after its cursor, nothing twice.
-    const got = stalled.frames.flatMap((f) => (f.type === 'message' ? [f.message.seq] : []));
+    // The node stopped writing to it at half the bound: the kernel never held more for it.
+    const got = liveSeqs(stalled.frames);
     const cursor = got.length === 0 ? 0 : got[got.length - 1]!;
     t.diagnostic(`cut off after ${cursor} messages of 15 kB had been written to it (bound ${BOUND} bytes, ${sent} sent); most waiting in the node: ${maxBuffered} bytes`);
+    assert.ok(got.length * text.length <= BOUND / 2 + text.length, `at most half the bound and one frame reached its socket (got ${got.length} messages of 15 kB)`);
+    // Resumable: what it got before the cut, then everything after its cursor, nothing twice.
     assert.deepEqual(got, range(1, cursor), 'what arrived before the cut arrived in order');
-    assert.ok(cursor < sent, 'it was cut off before it had everything');
     const again = await rawSocket(n.url);
     await again.hello(alice.accessToken, { [group.id]: cursor });
     await again.next((f) => f.type === 'sync.done' && f.conversationId === group.id, 30_000);
     const resumed = again.frames.flatMap((f) => (f.type === 'sync.page' ? f.messages.map((x) => x.seq) : f.type === 'message' ? [f.message.seq] : []));
     assert.deepEqual(resumed, range(cursor + 1, sent));
-    // Catch-up pages (here many times the bound) are paced by the node's writes and do not count.
+    // Catch-up pages (here several times the bound) are paced by the node's writes and do not count.
     assert.equal(slowCut(await scrape(n.url)), 1, 'only the stalled client was cut off');
     again.ws.close();
+  });
+
+});
+
+describe('back-pressure: a quiet room', () => {
+  const BOUND = 64 * 1024;
+  const n = useNode({ config: { maxOutboundBytes: BOUND }, limits: BACK_PRESSURE_LIMITS });
+
+  test('a client that stops reading is cut off once it is the bound behind and its probe went unanswered for 2 s, with less than the bound held for it', async () => {
+    const [alice, dave] = await Promise.all([register(n.url, uname('qa')), register(n.url, uname('qd'))]);
+    const d = await n.dev(dave);
+    const group = await d.api.createGroup('quiet room', [alice.user.username]);
+    const { stalled, resume } = await stalledClient(n.url, alice);
+    const closed = stalled.closed;
+
+    // 8 kB twice a second: 16 kB/s, so the 2 s of grace run out while less than the bound is
+    // held (it passes the bound behind after about 4 s; held, it would reach the bound after 6).
+    const text = 'y'.repeat(8000);
+    let sent = 0;
+    let maxBuffered = 0;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      await d.client.send(group.id, text);
+      sent++;
+      const m = await scrape(n.url);
+      maxBuffered = Math.max(maxBuffered, m('confab_outbound_buffered_bytes_max') ?? 0);
+      if (m('confab_slow_consumers_total', { bound: 'unread' }) === 1) break;
+      assert.equal(m('confab_slow_consumers_total', { bound: 'buffered' }), undefined, 'not cut for what waited in the node');
+      assert.ok(Date.now() < deadline, `not cut off after ${sent} messages of 8 kB`);
+      await sleep(500);
+    }
+    assert.ok(sent * text.length > 0.9 * BOUND, `cut only at the bound (${sent} messages of 8 kB), not when frames began to be held at half of it`);
+    assert.ok(maxBuffered < BOUND, `less than the bound waited in the node (saw ${maxBuffered})`);
+    resume();
+    const { code } = await closed;
+    assert.ok(code === CLOSE_CODES.slow_consumer.code || code === 1006, `closed with ${code}`);
+    const got = liveSeqs(stalled.frames);
+    assert.deepEqual(got, range(1, got.length), 'what arrived before the cut arrived in order');
+    assert.ok(got.length * text.length <= BOUND / 2 + text.length, `at most half the bound and one frame reached its socket (got ${got.length} messages of 8 kB)`);
   });
 });
 

@@ -34,7 +34,14 @@ interface ReadProgress {
   probe: number;
   /** When the outstanding probe was sent (ms). */
   probeSentAt: number;
+  /** Frames held in the node while the client is more than half the bound behind, oldest first. */
+  held: Held[];
+  /** Bytes of the live frames in `held`. */
+  heldBytes: number;
 }
+
+/** A frame waiting in the node for its connection to read: a live one, or an answer to be written with a callback. */
+type Held = { bytes: Uint8Array; text: string; done?: undefined } | { bytes?: undefined; text: string; done: () => void };
 
 /**
  * How long a probe may go unanswered before its connection counts as behind (see WsGateway#out).
@@ -72,6 +79,7 @@ function rawSocketOf(ws: WebSocket): Socket | undefined {
 export class WsGateway {
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<WebSocket, ClientSession>();
+  readonly #progress = new Map<WebSocket, ReadProgress>();
   readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
   #closing = false;
 
@@ -133,12 +141,12 @@ export class WsGateway {
     return this.#sessions.size;
   }
 
-  /** Bytes waiting to be written to the connections: all together, and the most for one. */
+  /** Bytes waiting in the node to be written to the connections: all together, and the most for one. */
   outbound(): { total: number; max: number } {
     let total = 0;
     let max = 0;
-    for (const ws of this.#sessions.keys()) {
-      const b = ws.bufferedAmount;
+    for (const [ws, progress] of this.#progress) {
+      const b = ws.bufferedAmount + progress.heldBytes;
       total += b;
       if (b > max) max = b;
     }
@@ -147,17 +155,20 @@ export class WsGateway {
 
   #accept(ws: WebSocket): void {
     const decoder = new TextDecoder('utf-8', { fatal: true });
-    const progress: ReadProgress = { pushed: 0, read: 0, probe: -1, probeSentAt: 0 };
+    const progress: ReadProgress = { pushed: 0, read: 0, probe: -1, probeSentAt: 0, held: [], heldBytes: 0 };
     const session = new ClientSession(randomUUID(), {
       send: (text) => new Promise<void>((resolve) => {
         if (ws.readyState !== ws.OPEN) return resolve();
-        ws.send(text, () => resolve());
+        // While live frames are held for a client that is behind, answers queue behind them.
+        if (progress.held.length > 0) progress.held.push({ text, done: resolve });
+        else ws.send(text, () => resolve());
       }),
       push: (text) => this.#out(ws, session, progress, () => wireOf(text), text),
       pushShared: (frame: SharedFrame) => this.#out(ws, session, progress, () => (frame.wire ??= wireOf(frame.text)), frame.text),
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
+    this.#progress.set(ws, progress);
     this.ctx.metrics.connectionsOpened.inc();
     let lastHeard = Date.now();
     this.#heartbeat(ws, () => lastHeard);
@@ -168,6 +179,7 @@ export class WsGateway {
       if (progress.probe >= 0 && data.length > 0 && Number(data.toString('latin1')) === progress.probe) {
         progress.read = progress.probe;
         progress.probe = -1;
+        if (progress.held.length > 0) this.#release(ws, progress);
       }
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -186,6 +198,11 @@ export class WsGateway {
     ws.on('close', (code: number) => {
       this.ctx.metrics.connectionsClosed.labels(KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other').inc();
       this.#sessions.delete(ws);
+      this.#progress.delete(ws);
+      // Answers held for it are dropped; whoever waits for them to be written goes on.
+      for (const h of progress.held) h.done?.();
+      progress.held = [];
+      progress.heldBytes = 0;
       clearTimeout(this.#heartbeats.get(ws));
       this.#heartbeats.delete(ws);
       session.onClosed();
@@ -199,22 +216,39 @@ export class WsGateway {
    *
    * Back-pressure: a client that does not read would have the node write its frames without
    * bound, first into the kernel's socket buffers (megabytes per connection, which the node can
-   * neither see nor shrink), then into the node's memory. So the node also tracks what the client
-   * has shown it read: a probe is a ping carrying the count of bytes pushed so far, sent once a
+   * neither see nor shrink), then into the node's memory. So the node tracks what the client has
+   * shown it read: a probe is a ping carrying the count of bytes pushed so far, sent once a
    * quarter of the bound is unproven, and the client's WebSocket stack answers it (RFC 6455) when
-   * it has read up to it. A client is cut off when more than `maxOutboundBytes` wait in the node
-   * for it, or when more than that was pushed since its last answer and the probe after it has
-   * been unanswered for PROBE_GRACE_MS. It reconnects and resumes from its cursors. Bytes corked
-   * in this turn are not late: they leave at its end.
+   * it has read up to it. The node writes at most half the bound (and one frame) past what was
+   * shown read; later frames wait in the node, in order, until the answer comes (#release). A
+   * reader answers within its round trip, so it is held up by at most that; a client that stopped
+   * reading costs the node no more writes, and the kernel holds at most half the bound for it. A client is cut off when more
+   * than `maxOutboundBytes` wait in the node for it, or when it is more than that behind its last
+   * answer and the probe after it has been unanswered for PROBE_GRACE_MS. It reconnects and
+   * resumes from its cursors. Bytes corked in this turn are not late: they leave at its end.
    */
   #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, bytes: () => Uint8Array, text: string): void {
     if (ws.readyState !== ws.OPEN) return;
     const raw = rawSocketOf(ws);
     const waiting = ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
-    if (waiting > this.maxOutboundBytes) return this.#cutSlow(ws, session, 'buffered', progress);
-    if (progress.pushed - progress.read > this.maxOutboundBytes && progress.probe >= 0 && Date.now() - progress.probeSentAt > PROBE_GRACE_MS) {
+    if (waiting + progress.heldBytes > this.maxOutboundBytes) return this.#cutSlow(ws, session, 'buffered', progress);
+    if (progress.pushed + progress.heldBytes - progress.read > this.maxOutboundBytes && progress.probe >= 0 && Date.now() - progress.probeSentAt > PROBE_GRACE_MS) {
       return this.#cutSlow(ws, session, 'unread', progress);
     }
+    if (progress.held.length > 0 || progress.pushed - progress.read > this.maxOutboundBytes / 2) {
+      // Behind by more than half the bound: a probe is out (one goes out at a quarter), and its
+      // answer releases this frame.
+      const b = bytes();
+      progress.held.push({ bytes: b, text });
+      progress.heldBytes += b.length;
+      return;
+    }
+    this.#pushNow(ws, raw, waiting, progress, bytes, text);
+    this.#probe(ws, progress);
+  }
+
+  /** Writes a live frame and counts it as pushed. */
+  #pushNow(ws: WebSocket, raw: Socket | undefined, waiting: number, progress: ReadProgress, bytes: () => Uint8Array, text: string): void {
     if (raw) {
       const b = bytes();
       progress.pushed += b.length;
@@ -223,11 +257,39 @@ export class WsGateway {
       progress.pushed += Buffer.byteLength(text) + 4;
       ws.send(text);
     }
+  }
+
+  /** Sends a probe when a quarter of the bound is unproven and none is out. */
+  #probe(ws: WebSocket, progress: ReadProgress): void {
     if (progress.probe < 0 && progress.pushed - progress.read >= this.maxOutboundBytes / 4) {
       progress.probe = progress.pushed;
       progress.probeSentAt = Date.now();
       ws.ping(String(progress.pushed));
     }
+  }
+
+  /**
+   * The client answered a probe while frames were held for it: writes them, oldest first, until
+   * it is half the bound behind again (the next probe's answer releases the rest).
+   */
+  #release(ws: WebSocket, progress: ReadProgress): void {
+    if (ws.readyState !== ws.OPEN) return;
+    const { held } = progress;
+    let i = 0;
+    for (; i < held.length; i++) {
+      const h = held[i]!;
+      if (h.done) {
+        ws.send(h.text, () => h.done());
+        continue;
+      }
+      if (progress.pushed - progress.read > this.maxOutboundBytes / 2) break;
+      const raw = rawSocketOf(ws);
+      const waiting = ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
+      progress.heldBytes -= h.bytes.length;
+      this.#pushNow(ws, raw, waiting, progress, () => h.bytes, h.text);
+    }
+    held.splice(0, i);
+    this.#probe(ws, progress);
   }
 
   /**
