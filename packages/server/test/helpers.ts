@@ -16,8 +16,15 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
+/** Directories made by tempDir in this test process: removed when it exits. */
+const tempDirs: string[] = [];
+
+/** A fresh directory under the system's temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'confab-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (tempDirs.length === 0) process.once('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** Starts a node in this process on a free port with a fresh data directory; `config` overrides options (STORE=postgres, say). */
