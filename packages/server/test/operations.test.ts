@@ -142,7 +142,6 @@ describe('back-pressure: a busy room', () => {
     assert.equal(slowCut(await scrape(n.url)), 1, 'only the stalled client was cut off');
     again.ws.close();
   });
-
 });
 
 describe('back-pressure: a quiet room', () => {

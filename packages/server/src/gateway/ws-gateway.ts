@@ -222,15 +222,15 @@ export class WsGateway {
    * it has read up to it. The node writes at most half the bound (and one frame) past what was
    * shown read; later frames wait in the node, in order, until the answer comes (#release). A
    * reader answers within its round trip, so it is held up by at most that; a client that stopped
-   * reading costs the node no more writes, and the kernel holds at most half the bound for it. A client is cut off when more
-   * than `maxOutboundBytes` wait in the node for it, or when it is more than that behind its last
-   * answer and the probe after it has been unanswered for PROBE_GRACE_MS. It reconnects and
-   * resumes from its cursors. Bytes corked in this turn are not late: they leave at its end.
+   * reading costs the node no more writes, and the kernel holds at most half the bound for it. A
+   * client is cut off when more than `maxOutboundBytes` wait in the node for it, or when it is
+   * more than that behind its last answer and the probe after it has been unanswered for
+   * PROBE_GRACE_MS. It reconnects and resumes from its cursors.
    */
   #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, bytes: () => Uint8Array, text: string): void {
     if (ws.readyState !== ws.OPEN) return;
     const raw = rawSocketOf(ws);
-    const waiting = ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
+    const waiting = this.#waiting(ws, raw);
     if (waiting + progress.heldBytes > this.maxOutboundBytes) return this.#cutSlow(ws, session, 'buffered', progress);
     if (progress.pushed + progress.heldBytes - progress.read > this.maxOutboundBytes && progress.probe >= 0 && Date.now() - progress.probeSentAt > PROBE_GRACE_MS) {
       return this.#cutSlow(ws, session, 'unread', progress);
@@ -245,6 +245,14 @@ export class WsGateway {
     }
     this.#pushNow(ws, raw, waiting, progress, bytes, text);
     this.#probe(ws, progress);
+  }
+
+  /**
+   * Bytes waiting in ws and in the socket's stream for a connection, less those corked in this
+   * turn: they are not late, they leave at its end.
+   */
+  #waiting(ws: WebSocket, raw: Socket | undefined): number {
+    return ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
   }
 
   /** Writes a live frame and counts it as pushed. */
@@ -284,9 +292,8 @@ export class WsGateway {
       }
       if (progress.pushed - progress.read > this.maxOutboundBytes / 2) break;
       const raw = rawSocketOf(ws);
-      const waiting = ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
       progress.heldBytes -= h.bytes.length;
-      this.#pushNow(ws, raw, waiting, progress, () => h.bytes, h.text);
+      this.#pushNow(ws, raw, this.#waiting(ws, raw), progress, () => h.bytes, h.text);
     }
     held.splice(0, i);
     this.#probe(ws, progress);
@@ -329,7 +336,7 @@ export class WsGateway {
    * freed now, not when the client gets round to reading.
    */
   #cutSlow(ws: WebSocket, session: ClientSession, bound: 'buffered' | 'unread', progress: ReadProgress): void {
-    this.ctx.log.info({ conn: session.id, user: session.userId, bound, buffered: ws.bufferedAmount, unread: progress.pushed - progress.read }, 'slow consumer cut off');
+    this.ctx.log.info({ conn: session.id, user: session.userId, bound, buffered: ws.bufferedAmount + progress.heldBytes, unread: progress.pushed + progress.heldBytes - progress.read }, 'slow consumer cut off');
     this.ctx.metrics.slowConsumers.labels(bound).inc();
     session.close('slow_consumer');
     setImmediate(() => {
