@@ -68,7 +68,8 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
   if (config.bus === 'redis' && !config.jwtSecret) {
     log.warn('BUS=redis without JWT_SECRET: this node signs tokens with its own secret, so tokens from other nodes of the cluster will be refused. Give every node the same JWT_SECRET.');
   }
-  const store = deps.store ?? await openStore(config, log);
+  const checkpoints: { observe?: (thread: string, seconds: number) => void } = {}; // set once the metrics exist
+  const store = deps.store ?? await openStore(config, log, (r) => checkpoints.observe?.(r.thread, r.seconds));
   const { bus, sessions, presence: directory } = await liveAdapters(config, log, deps).catch(async (err: unknown) => {
     if (!deps.store) await store.close();
     throw err;
@@ -81,6 +82,7 @@ export async function build(config: Config, deps: Deps = {}): Promise<ConfabNode
     writerDepth: (): number => writer.depth,
     busDropped: () => ('dropped' in bus && typeof bus.dropped === 'number' ? bus.dropped : 0),
   }, { node: config.nodeId });
+  checkpoints.observe = (thread, seconds) => metrics.checkpointSeconds.labels(thread).observe(seconds);
   const hub = new LocalHub(config.bus === 'redis' ? config.reorderWaitMs : 0, metrics);
   // The services see the store through a counter of its calls (confab_store_calls_total).
   const db = metered(store, metrics.storeCalls);

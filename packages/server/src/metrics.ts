@@ -32,6 +32,7 @@ export class Metrics {
   readonly commitToNode: Histogram;
   readonly appendSeconds: Histogram;
   readonly appendBatch: Histogram;
+  readonly checkpointSeconds: Histogram<'thread'>;
   readonly busReceived: Counter<'type'>;
   readonly gapFills: Counter;
   readonly storeCalls: Counter<'method'>;
@@ -57,6 +58,7 @@ export class Metrics {
     this.sendToAck = new Histogram({ name: 'confab_send_ack_seconds', help: 'From a send/edit/delete frame read to its ack written (WebSocket).', buckets: LATENCY_BUCKETS, registers });
     this.commitToNode = new Histogram({ name: 'confab_delivery_seconds', help: 'From an entry\'s creation on the sending node to its hand-over to this node\'s connections (commit, fan-out, bus).', buckets: LATENCY_BUCKETS, registers });
     this.appendSeconds = new Histogram({ name: 'confab_store_append_seconds', help: 'Duration of one group commit (a batch of entries, one transaction).', buckets: LATENCY_BUCKETS, registers });
+    this.checkpointSeconds = new Histogram({ name: 'confab_store_checkpoint_seconds', help: 'Duration of one WAL checkpoint pass of the embedded store (SQLite): WAL pages copied into the database file, fsync included; by thread (worker: the checkpoint thread; node: the short pass on the event loop that lets the WAL start over).', labelNames: ['thread'], buckets: LATENCY_BUCKETS, registers });
     this.appendBatch = new Histogram({ name: 'confab_store_append_batch_entries', help: 'Entries per group commit.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
     this.busReceived = new Counter({ name: 'confab_bus_envelopes_received_total', help: 'Envelopes this node received from the bus, by type.', labelNames: ['type'], registers });
     this.gapFills = new Counter({ name: 'confab_gap_fills_total', help: 'Live gaps a connection filled from the store (an entry arrived ahead of an earlier one that never came in time).', registers });

@@ -3,7 +3,7 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { PostgresStore } from './adapters/postgres/postgres-store.js';
-import { SqliteStore } from './adapters/sqlite/sqlite-store.js';
+import { SqliteStore, type SqliteStoreOptions } from './adapters/sqlite/sqlite-store.js';
 import type { Config } from './config.js';
 import type { Store } from './ports/store.js';
 
@@ -12,8 +12,17 @@ import type { Store } from './ports/store.js';
  * `DATABASE_URL`, migrated before it resolves; rejects (StoreUnavailableError) if PostgreSQL
  * cannot be reached at start.
  */
-export async function openStore(config: Config, log: Logger): Promise<Store> {
-  if (config.store === 'sqlite') return new SqliteStore({ path: join(resolve(config.dataDir), 'confab.db') });
+export async function openStore(config: Config, log: Logger, onCheckpoint?: SqliteStoreOptions['onCheckpoint']): Promise<Store> {
+  if (config.store === 'sqlite') {
+    return new SqliteStore({
+      path: join(resolve(config.dataDir), 'confab.db'),
+      onCheckpoint,
+      onCheckpointError: (err, inline) => {
+        if (inline) log.error({ err }, 'the SQLite checkpoint thread failed; checkpoints now run inside commits');
+        else log.warn({ err }, 'a SQLite checkpoint pass failed');
+      },
+    });
+  }
   return PostgresStore.open({
     url: config.databaseUrl,
     poolSize: config.databasePoolSize,

@@ -1,6 +1,7 @@
 // The embedded store: SQLite through better-sqlite3, WAL journal, synchronous=FULL.
 // better-sqlite3 is synchronous: a whole `append` batch is one transaction and one fsync
-// (group commit), and no other statement can interleave with it.
+// (group commit), and no other statement can interleave with it. The WAL is checkpointed into
+// the database file by a worker thread (checkpointer.ts), not inside the node's commits.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -10,6 +11,8 @@ import type {
   AppendRequest, AppendResult, MemberSet, ConversationRecord, ConversationView, DeviceRecord, MemberRecord, NewGroup,
   RefreshTokenRecord, RotateResult, Store, UserRecord,
 } from '../../ports/store.js';
+import { passiveCheckpoint, type CheckpointReport } from './checkpoint-pass.js';
+import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import { MSG_COLUMNS, toConversation, toMember, toMessage, type ConversationRow, type MemberRow, type MessageRow } from '../sql-rows.js';
 
@@ -24,11 +27,29 @@ const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQL
 export interface SqliteStoreOptions {
   /** Path of the database file, or ':memory:'. */
   path: string;
+  /**
+   * Where the WAL is copied into the database file: 'background' (a worker thread, the default for
+   * a file) or 'inline' (SQLite's default: inside the commit that takes the WAL past 1,000 pages).
+   */
+  checkpoints?: 'background' | 'inline';
+  /** Told about each background checkpoint pass that copied pages. */
+  onCheckpoint?: (r: CheckpointReport) => void;
+  /** A checkpoint pass failed; `inline`: it was the thread's, which is gone, and commits checkpoint again. */
+  onCheckpointError?: (err: Error, inline: boolean) => void;
 }
+
+/** SQLite's own threshold for inline checkpoints, in pages. */
+const INLINE_CHECKPOINT_PAGES = 1000;
+/** With background checkpoints, the node's thread runs a short pass of its own once the WAL holds this many pages, so that it starts over. */
+const RESTART_PAGES = 4000;
+/** The node's connection checkpoints by itself past this many pages (about 40 MiB): only if the worker falls behind. */
+const FALLBACK_CHECKPOINT_PAGES = 10_000;
+const CHECKPOINT_INTERVAL_MS = 100;
 
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
   readonly #s;
+  readonly #checkpointer: Checkpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -107,6 +128,39 @@ export class SqliteStore implements Store {
       // A deleted message's earlier edits must not keep its text either.
       blankEdits: db.prepare(`UPDATE messages SET text = '' WHERE conversation_id = ? AND target_id = ? AND kind = 'edit'`),
     };
+    // Last, so that nothing after it can throw and leave the thread running.
+    if (options.path !== ':memory:' && (options.checkpoints ?? 'background') === 'background') {
+      this.#db.pragma(`wal_autocheckpoint = ${FALLBACK_CHECKPOINT_PAGES}`);
+      this.#checkpointer = new Checkpointer(options.path, {
+        intervalMs: CHECKPOINT_INTERVAL_MS,
+        onReport: (r) => {
+          options.onCheckpoint?.(r);
+          if (r.walFrames >= RESTART_PAGES) this.#finishCheckpoint(options);
+        },
+        onFailure: (err) => {
+          try {
+            if (this.#db.open) this.#db.pragma(`wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`);
+          } catch { /* the database itself fails: the next commit says so */ }
+          options.onCheckpointError?.(err, true);
+        },
+      });
+    }
+  }
+
+  /**
+   * The short pass on the node's thread, right after a worker's: it copies what was committed
+   * during that pass, so that the next commit finds the WAL all copied and starts it over (a writer
+   * that finds it so is the only one that can, without blocking writers).
+   */
+  #finishCheckpoint(options: SqliteStoreOptions): void {
+    if (!this.#db.open || this.#db.inTransaction) return;
+    try {
+      const r = passiveCheckpoint(this.#db, 'node');
+      // busy: the worker is in a pass again; its next report brings us back here.
+      if (typeof r !== 'string') options.onCheckpoint?.(r);
+    } catch (err) {
+      options.onCheckpointError?.(err instanceof Error ? err : new Error(String(err)), false);
+    }
   }
 
   private migrate(): void {
@@ -349,8 +403,10 @@ export class SqliteStore implements Store {
   ping(): Promise<void> {
     return this.#run(() => { this.#db.prepare('SELECT 1').get(); });
   }
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    // The checkpoint thread's connection closes first, so that the node's, the last one, copies
+    // what is left and removes the WAL.
+    await this.#checkpointer?.stop();
     if (this.#db.open) this.#db.close();
-    return Promise.resolve();
   }
 }
