@@ -19,7 +19,7 @@ function startWorker(data: CheckpointWorkerData): Worker {
 }
 
 export interface CheckpointerOptions {
-  /** How often the worker checks the WAL for pages to copy. */
+  /** The worker's pause after each pass, before it looks at the WAL again. */
   intervalMs: number;
   onReport?: (r: CheckpointReport) => void;
   /** The worker failed or exited on its own: the caller checkpoints inline from now on. */

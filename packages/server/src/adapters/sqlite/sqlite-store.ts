@@ -44,6 +44,7 @@ const INLINE_CHECKPOINT_PAGES = 1000;
 const RESTART_PAGES = 4000;
 /** The node's connection checkpoints by itself past this many pages (about 40 MiB): only if the worker falls behind. */
 const FALLBACK_CHECKPOINT_PAGES = 10_000;
+/** The checkpoint thread's pause between passes. */
 const CHECKPOINT_INTERVAL_MS = 100;
 
 export class SqliteStore implements Store {
