@@ -339,7 +339,8 @@ export class Store {
       const page = await this.api.history(id, t.loaded ? { before: t.oldestSeq, limit: PAGE } : { limit: PAGE });
       this.patchThread(id, (x) => {
         let messages = x.messages;
-        for (const m of page.messages) if (m.kind === 'message') messages = upsert(messages, m);
+        // An entry already held came live while the page loaded: it is at least as new as the page's copy.
+        for (const m of page.messages) if (m.kind === 'message' && !messages.some((y) => y.seq === m.seq)) messages = upsert(messages, m);
         const oldest = page.messages[0]?.seq ?? x.oldestSeq;
         return { ...x, messages, loaded: true, loading: false, hasMore: page.hasMore, oldestSeq: Math.min(oldest, x.loaded ? x.oldestSeq : oldest) };
       });
@@ -460,7 +461,8 @@ export class Store {
       let messages = x.messages;
       if (m.kind === 'message') {
         if (!conv.lastMessage || m.seq >= conv.lastMessage.seq) conv = { ...conv, lastMessage: m };
-        if (x.loaded) messages = upsert(messages, m);
+        // While the first page loads too: the page may have been read before this entry was committed.
+        if (x.loaded || x.loading) messages = upsert(messages, m);
       } else if (m.target) {
         const target = m.target;
         const held = messages.find((y) => y.seq === target.seq);

@@ -361,6 +361,37 @@ if (!existsSync(CHROMIUM)) {
     noErrors(t, [ivan, judy]);
   });
 
+  test('a message that arrives live while the history loads stays on screen (the page was read before it)', { timeout: 60_000 }, async (t) => {
+    const wade = await newUser('wade');
+    const xena = await newUser('xena');
+    t.after(() => closeAll([wade, xena]));
+    await signUp(wade);
+    await signUp(xena);
+    await startChat(wade, 'xena');
+    await send(wade, 'before');
+    await waitFor('the first message at xena', async () => (await xena.page.locator('a.conv', { hasText: 'wade' }).count()) === 1);
+    // Xena's first page of history is read now, and handed to her window only after the next
+    // message has reached her live.
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let read!: () => void;
+    const pageRead = new Promise<void>((r) => { read = r; });
+    await xena.page.route(/\/v1\/conversations\/[^/]+\/messages(\?|$)/, async (route) => {
+      const response = await route.fetch();
+      read();
+      await held;
+      await route.fulfill({ response });
+    });
+    await xena.page.locator('a.conv', { hasText: 'wade' }).click();
+    await pageRead;
+    await send(wade, 'during');
+    await waitFor('the live message in xena\'s list', async () => (await xena.page.locator('a.conv', { hasText: 'during' }).count()) === 1);
+    release();
+    await waitFor('both messages at xena', async () => (await texts(xena)).length === 2);
+    assert.deepEqual(await texts(xena), ['before', 'during']);
+    noErrors(t, [wade, xena]);
+  });
+
   test('one browser, two windows, two users: each window keeps its own user across reloads; a new tab resumes the last one', { timeout: 60_000 }, async (t) => {
     const mona = await newUser('mona');
     t.after(() => closeAll([mona]));
