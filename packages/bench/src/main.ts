@@ -11,6 +11,7 @@ import { presence } from './scenarios/presence.js';
 import { idle } from './scenarios/idle.js';
 import { soak } from './scenarios/soak.js';
 import { storm } from './scenarios/storm.js';
+import { store } from './scenarios/store.js';
 import { sync } from './scenarios/sync.js';
 
 export type Opts = Record<string, string | boolean | undefined>;
@@ -52,7 +53,7 @@ export interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm, soak };
+const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm, soak, store };
 
 const COMMON = {
   json: { type: 'boolean', default: false },

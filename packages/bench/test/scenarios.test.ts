@@ -278,6 +278,20 @@ test('soak, tiny: 3 steps of 1 s, 10 connections, churn', { timeout: 120_000 }, 
   assert.equal(s.steps.length, 3, `one step per "minute"${tail(run)}`);
 });
 
+test('store, tiny: 3,000 appends in 3 windows, counter and uuid client ids', { timeout: 120_000 }, async () => {
+  for (const ids of ['counter', 'uuid']) {
+    const { out, run } = await runScenario('store', ['--messages', '3000', '--every', '1000', '--senders', '20', '--client-ids', ids], 90);
+    assert.deepEqual(names(out), ['confab-sqlite'], `the systems measured${tail(run)}`);
+    const s = out.systems[0] as Json;
+    fields(s, 'system confab-sqlite', run, {
+      num: ['messages', 'batch', 'userUsPerMessage', 'sysUsPerMessage', 'dbBytesPerMessage'],
+      numOrNull: ['writesPerMessage', 'writeKiBPerMessage'], // null without /proc/self/io
+      arr: ['windows'],
+    });
+    assert.deepEqual(s.windows.map((w: Json) => w.messages), [1000, 2000, 3000], `one window per 1,000 messages${tail(run)}`);
+  }
+});
+
 test('presence, tiny: 6 users watching 2 each, batched and baseline, wave and flap', { timeout: 120_000 }, async () => {
   const { out, run } = await runScenario('presence', ['--users', '6', '--watch', '2', '--workers', '1', '--presence-interval-ms', '100', '--wave-ms', '200', '--tail-ms', '0', '--settle-ms', '0',
     '--flap-users', '1', '--flap-cycles', '2', '--flap-ms', '200'], 90);

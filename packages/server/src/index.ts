@@ -12,3 +12,4 @@ export type { Store, UserStore, ConversationStore, MessageStore, AppendRequest, 
 export type { Bus, Envelope } from './ports/bus.js';
 export type { SessionRegistry } from './ports/sessions.js';
 export { MIGRATIONS } from './adapters/sqlite/migrations.js';
+export { newConversationId, newMessageId, newUserId } from './ids.js';
