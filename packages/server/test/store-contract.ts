@@ -58,6 +58,19 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
       assert.equal(other.message.seq, first.message.seq + 1);
     });
 
+    test('an append returns each entry as the log holds it: a message, an edit, a delete', async () => {
+      const stored = async (seq: number) => (await store.readAfter(conv, seq - 1, 1))[0];
+      const [m] = await store.append([msg(users[1]!, 'as-1', 'as stored')]);
+      assert.ok(m?.ok);
+      assert.deepEqual(m.message, await stored(m.message.seq));
+      const [e] = await store.append([{ ...msg(users[1]!, 'as-2', 'as stored, edited'), kind: 'edit', targetId: m.message.messageId as never }]);
+      assert.ok(e?.ok);
+      assert.deepEqual(e.message, await stored(e.message.seq));
+      const [d] = await store.append([{ ...msg(users[1]!, 'as-3', ''), kind: 'delete', targetId: m.message.messageId as never }]);
+      assert.ok(d?.ok);
+      assert.deepEqual(d.message, await stored(d.message.seq));
+    });
+
     test('non-members cannot append; nothing is written', async () => {
       const before = (await store.conversation(conv))!.lastSeq;
       const [r] = await store.append([msg(users[3]!, 'outsider')]);

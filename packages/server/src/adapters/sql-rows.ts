@@ -1,4 +1,4 @@
-// Rows shared by the SQL stores (SQLite and PostgreSQL use the same column names) and their
+// Rows shared by the SQL stores (the queries of SQLite and PostgreSQL return the same column names) and their
 // mapping to the port's records.
 import type { ConversationId, Message, Role, UserId } from '@confab/protocol';
 import type { ConversationRecord, MemberRecord } from '../ports/store.js';
@@ -14,9 +14,6 @@ export interface ConversationRow {
 }
 export interface MemberRow { user_id: string; username: string; role: Role; joined_at: number; read_seq: number; delivered_seq: number }
 
-/** Columns of a message row, with the sender's username (`m` is messages, `u` users). */
-export const MSG_COLUMNS = `m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
-  m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at`;
 
 export function toMessage(r: MessageRow): Message {
   const m: Message = {

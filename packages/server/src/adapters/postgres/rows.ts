@@ -3,9 +3,13 @@
 // arrive as parsed objects with the same column names, so one mapper serves both.
 import type { Role, UserId } from '@confab/protocol';
 import type { ConversationView, UserRecord } from '../../ports/store.js';
-import { MSG_COLUMNS, toConversation, toMessage, type ConversationRow, type MessageRow } from '../sql-rows.js';
+import { toConversation, toMessage, type ConversationRow, type MessageRow } from '../sql-rows.js';
 
-export { MSG_COLUMNS, toConversation, toMember, toMessage, type ConversationRow, type MemberRow, type MessageRow } from '../sql-rows.js';
+export { toConversation, toMember, toMessage, type ConversationRow, type MemberRow, type MessageRow } from '../sql-rows.js';
+
+/** Columns of a message row, with the sender's username (`m` is messages, `u` users). */
+export const MSG_COLUMNS = `m.conversation_id, m.seq, m.id, m.kind, m.sender_id, u.username, m.client_id, m.text,
+  m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at`;
 
 export interface UserRow { id: string; username: string; password_hash: string; created_at: number; last_seen_at: number | null; hide_last_seen: boolean }
 

@@ -14,13 +14,23 @@ import type {
 import { passiveCheckpoint, type CheckpointReport } from './checkpoint-pass.js';
 import { Checkpointer } from './checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
-import { MSG_COLUMNS, toConversation, toMember, toMessage, type ConversationRow, type MemberRow, type MessageRow } from '../sql-rows.js';
+import { toConversation, toMember, toMessage, type ConversationRow, type MemberRow, type MessageRow } from '../sql-rows.js';
 
 interface UserRow { id: string; username: string; password_hash: string; created_at: number; last_seen_at: number | null; hide_last_seen: number }
 
 const toUser = (r: UserRow): UserRecord => ({
   id: r.id as UserId, username: r.username, passwordHash: r.password_hash, createdAt: r.created_at, lastSeenAt: r.last_seen_at, hideLastSeen: r.hide_last_seen === 1,
 });
+
+/**
+ * A message row with its conversation's and sender's ids and the sender's username: the log names
+ * both by their small integer key, `num` (migration 4).
+ */
+const MSG_FROM = `SELECT c.id AS conversation_id, m.seq, m.id, m.kind, u.id AS sender_id, u.username, m.client_id, m.text,
+  m.created_at, m.target_id, m.target_seq, m.edited_at, m.deleted_at
+  FROM messages m JOIN conversations c ON c.num = m.conv JOIN users u ON u.num = m.sender`;
+const CONV_NUM = '(SELECT num FROM conversations WHERE id = ?)';
+const USER_NUM = '(SELECT num FROM users WHERE id = ?)';
 
 const UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY']);
 
@@ -63,7 +73,8 @@ export class SqliteStore implements Store {
     this.migrate();
     const db = this.#db;
     this.#s = {
-      insertUser: db.prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(username) DO NOTHING'),
+      insertUser: db.prepare(`INSERT INTO users (id, username, password_hash, created_at, num) VALUES (?, ?, ?, ?, (SELECT IFNULL(MAX(num), 0) + 1 FROM users))
+         ON CONFLICT(username) DO NOTHING`),
       userById: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
       userByName: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
       insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, created_at) VALUES (?, ?, ?, ?)'),
@@ -73,7 +84,8 @@ export class SqliteStore implements Store {
       insertToken: db.prepare('INSERT INTO refresh_tokens (token_hash, device_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       token: db.prepare<[string], { token_hash: string; device_id: string; user_id: string; expires_at: number; used_at: number | null }>('SELECT * FROM refresh_tokens WHERE token_hash = ?'),
       useToken: db.prepare('UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL'),
-      insertConversation: db.prepare('INSERT INTO conversations (id, kind, name, direct_key, created_at, updated_at, member_count) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      insertConversation: db.prepare(`INSERT INTO conversations (id, kind, name, direct_key, created_at, updated_at, member_count, num)
+         VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT IFNULL(MAX(num), 0) + 1 FROM conversations)) ON CONFLICT DO NOTHING`),
       conversation: db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE id = ?'),
       conversationByKey: db.prepare<[string], ConversationRow>('SELECT * FROM conversations WHERE direct_key = ?'),
       rename: db.prepare('UPDATE conversations SET name = ? WHERE id = ?'),
@@ -85,6 +97,9 @@ export class SqliteStore implements Store {
       memberIds: db.prepare<[string], { user_id: string }>('SELECT user_id FROM members WHERE conversation_id = ?'),
       membersVersion: db.prepare<[string], { members_version: number }>('SELECT members_version FROM conversations WHERE id = ?'),
       isMember: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM members WHERE conversation_id = ? AND user_id = ?'),
+      /** The sender's `num` and username if a member. */
+      sender: db.prepare<[string, string], { num: number; username: string }>(
+        'SELECT u.num, u.username FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?'),
       deleteMember: db.prepare('DELETE FROM members WHERE conversation_id = ? AND user_id = ?'),
       setRole: db.prepare('UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?'),
       setMemberCount: db.prepare<[{ id: string }]>('UPDATE conversations SET member_count = (SELECT COUNT(*) FROM members WHERE conversation_id = @id) WHERE id = @id'),
@@ -95,9 +110,9 @@ export class SqliteStore implements Store {
       viewForUser: db.prepare<[string, string], ConversationRow & { role: Role; read_seq: number }>(
         'SELECT c.*, m.role, m.read_seq FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.conversation_id = ? AND m.user_id = ?'),
       unread: db.prepare<[string, number, string], { n: number }>(
-        `SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND seq > ? AND kind = 'message' AND deleted_at IS NULL AND sender_id != ?`),
+        `SELECT COUNT(*) AS n FROM messages WHERE conv = ${CONV_NUM} AND seq > ? AND kind = 'message' AND deleted_at IS NULL AND sender IS NOT ${USER_NUM}`),
       unreadUpTo: db.prepare<[string, number, number, string], { n: number }>(
-        `SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND seq > ? AND seq <= ? AND kind = 'message' AND deleted_at IS NULL AND sender_id != ?`),
+        `SELECT COUNT(*) AS n FROM messages WHERE conv = ${CONV_NUM} AND seq > ? AND seq <= ? AND kind = 'message' AND deleted_at IS NULL AND sender IS NOT ${USER_NUM}`),
       peer: db.prepare<[string, string], { user_id: string; username: string }>(
         'SELECT m.user_id, u.username FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id != ? LIMIT 1'),
       advanceRead: db.prepare<[{ seq: number; id: string; user: string }]>(
@@ -108,26 +123,23 @@ export class SqliteStore implements Store {
         'SELECT 1 AS one FROM members a JOIN members b ON a.conversation_id = b.conversation_id WHERE a.user_id = ? AND b.user_id = ? LIMIT 1'),
       setLastSeen: db.prepare('UPDATE users SET last_seen_at = ? WHERE id = ?'),
       setHideLastSeen: db.prepare('UPDATE users SET hide_last_seen = ? WHERE id = ?'),
-      bySeq: db.prepare<[string, number], MessageRow>(`SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq = ?`),
-      byId: db.prepare<[string, string], MessageRow>(`SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.id = ?`),
-      byClient: db.prepare<[string, string, string], MessageRow>(
-        `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_id = ?`),
-      after: db.prepare<[string, number, number], MessageRow>(
-        `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`),
-      before: db.prepare<[string, number, number], MessageRow>(
-        `SELECT ${MSG_COLUMNS} FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`),
-      nextSeq: db.prepare<[{ isMessage: number; at: number; id: string }], { last_seq: number; members_version: number }>(
+      bySeq: db.prepare<[string, number], MessageRow>(`${MSG_FROM} WHERE c.id = ? AND m.seq = ?`),
+      byId: db.prepare<[string, string], MessageRow>(`${MSG_FROM} WHERE c.id = ? AND m.id = ?`),
+      byClient: db.prepare<[string, string, string], MessageRow>(`${MSG_FROM} WHERE c.id = ? AND u.id = ? AND m.client_id = ?`),
+      after: db.prepare<[string, number, number], MessageRow>(`${MSG_FROM} WHERE c.id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`),
+      before: db.prepare<[string, number, number], MessageRow>(`${MSG_FROM} WHERE c.id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`),
+      nextSeq: db.prepare<[{ isMessage: number; at: number; id: string }], { last_seq: number; members_version: number; num: number }>(
         `UPDATE conversations SET last_seq = last_seq + 1,
            last_message_seq = CASE WHEN @isMessage THEN last_seq + 1 ELSE last_message_seq END,
            updated_at = CASE WHEN @isMessage THEN @at ELSE updated_at END
-         WHERE id = @id RETURNING last_seq, members_version`),
+         WHERE id = @id RETURNING last_seq, members_version, num`),
       insertMessage: db.prepare(
-        `INSERT INTO messages (conversation_id, seq, id, kind, sender_id, client_id, text, created_at, target_id, target_seq)
+        `INSERT INTO messages (conv, seq, id, kind, sender, client_id, text, created_at, target_id, target_seq)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      applyEdit: db.prepare('UPDATE messages SET text = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?'),
-      applyDelete: db.prepare(`UPDATE messages SET text = '', deleted_at = ? WHERE conversation_id = ? AND seq = ?`),
+      applyEdit: db.prepare('UPDATE messages SET text = ?, edited_at = ? WHERE conv = ? AND seq = ?'),
+      applyDelete: db.prepare(`UPDATE messages SET text = '', deleted_at = ? WHERE conv = ? AND seq = ?`),
       // A deleted message's earlier edits must not keep its text either.
-      blankEdits: db.prepare(`UPDATE messages SET text = '' WHERE conversation_id = ? AND target_id = ? AND kind = 'edit'`),
+      blankEdits: db.prepare(`UPDATE messages SET text = '' WHERE conv = ? AND target_id = ? AND kind = 'edit'`),
     };
     // Last, so that nothing after it can throw and leave the thread running.
     if (options.path !== ':memory:' && (options.checkpoints ?? 'background') === 'background') {
@@ -373,22 +385,29 @@ export class SqliteStore implements Store {
       if (existing.kind !== req.kind || (existing.target_id ?? undefined) !== req.targetId) return { ok: false, reason: 'client_id_reused' };
       return { ok: true, message: toMessage(existing), duplicate: true, membersVersion: s.membersVersion.get(req.conversationId)?.members_version ?? 0 };
     }
-    if (!s.isMember.get(req.conversationId, req.senderId)) return { ok: false, reason: 'not_member' };
+    const sender = s.sender.get(req.conversationId, req.senderId);
+    if (!sender) return { ok: false, reason: 'not_member' };
     let target: MessageRow | undefined;
     if (req.kind !== 'message') {
       target = req.targetId === undefined ? undefined : s.byId.get(req.conversationId, req.targetId);
       if (!target || target.kind !== 'message') return { ok: false, reason: 'message_not_found' };
       if (target.deleted_at !== null) return { ok: false, reason: 'message_deleted' };
     }
-    const { last_seq: seq, members_version: membersVersion } = s.nextSeq.get({ isMessage: req.kind === 'message' ? 1 : 0, at: req.createdAt, id: req.conversationId })!;
-    s.insertMessage.run(req.conversationId, seq, req.messageId, req.kind, req.senderId, req.clientId, req.text, req.createdAt, target?.id ?? null, target?.seq ?? null);
-    if (target && req.kind === 'edit') s.applyEdit.run(req.text, req.createdAt, req.conversationId, target.seq);
+    const { last_seq: seq, members_version: membersVersion, num: conv } = s.nextSeq.get({ isMessage: req.kind === 'message' ? 1 : 0, at: req.createdAt, id: req.conversationId })!;
+    s.insertMessage.run(conv, seq, req.messageId, req.kind, sender.num, req.clientId, req.text, req.createdAt, target?.id ?? null, target?.seq ?? null);
+    if (target && req.kind === 'edit') s.applyEdit.run(req.text, req.createdAt, conv, target.seq);
     if (target && req.kind === 'delete') {
-      s.applyDelete.run(req.createdAt, req.conversationId, target.seq);
-      s.blankEdits.run(req.conversationId, target.id);
+      s.applyDelete.run(req.createdAt, conv, target.seq);
+      s.blankEdits.run(conv, target.id);
     }
     if (req.kind === 'message') s.advanceRead.run({ seq, id: req.conversationId, user: req.senderId });
-    return { ok: true, message: toMessage(s.bySeq.get(req.conversationId, seq)!), duplicate: false, membersVersion };
+    // The entry as inserted (the contract checks that a read returns the same).
+    const message: Message = {
+      conversationId: req.conversationId, seq, messageId: req.messageId, kind: req.kind, sender: req.senderId, senderUsername: sender.username,
+      clientId: req.clientId, text: req.text, createdAt: req.createdAt,
+    };
+    if (target) message.target = { messageId: target.id, seq: target.seq };
+    return { ok: true, message, duplicate: false, membersVersion };
   }
 
   readAfter(id: ConversationId, after: number, limit: number): Promise<Message[]> {
