@@ -92,6 +92,9 @@ export function table(r: SystemReport): string {
   return [`${r.name}: latencies in ms`, ...formatTable(head, rows), best].join('\n');
 }
 
+/** The lower median (of an even count, the lower of the two middle values); NaN when empty. */
+export const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] ?? NaN; };
+
 /** Fixed-width columns, right-aligned but for the last one; the head is the first line. */
 export function formatTable(head: string[], rows: string[][]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));

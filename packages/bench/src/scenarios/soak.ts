@@ -4,7 +4,7 @@
 // last five minutes within 1.1x of the first five after the warm-up minute.
 import type { ParseArgsConfig } from 'node:util';
 import { intOption, type Scenario } from '../main.js';
-import { formatTable, type StepResult } from '../report.js';
+import { formatTable, median, type StepResult } from '../report.js';
 import { createGroup, pool, registerUsers } from '../rest.js';
 import { startConfab } from '../node.js';
 import { WorkerPool, type ConnSpec } from '../workers.js';
@@ -32,7 +32,6 @@ registered with and do not refresh it.`;
 const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
 const FLAT = 1.1;
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] ?? NaN; };
 
 export const soak: Scenario = {
   name: 'soak',

@@ -14,7 +14,7 @@ import type { ParseArgsConfig } from 'node:util';
 import type { ConversationId, UserId } from '@confab/protocol';
 import { SqliteStore, newConversationId, newMessageId, newUserId, type AppendRequest } from '@confab/server';
 import { intOption, type Opts, type Scenario } from '../main.js';
-import { formatTable } from '../report.js';
+import { formatTable, median } from '../report.js';
 
 const OPTIONS = {
   messages: { type: 'string', default: '1000000' },
@@ -50,7 +50,6 @@ function io(): { syscw: number; writeBytes: number } | undefined {
 
 interface Window { messages: number; userUs: number; sysUs: number; wallUs: number; writes: number | null; writeKiB: number | null; dbMiB: number }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)] ?? NaN; };
 const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 export const store: Scenario = {

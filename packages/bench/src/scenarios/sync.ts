@@ -8,7 +8,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { ServerFrame } from '@confab/protocol';
 import { now } from '../latency.js';
 import { intOption, type Opts, type Scenario } from '../main.js';
-import { formatTable } from '../report.js';
+import { formatTable, median } from '../report.js';
 import { createGroup, registerUsers } from '../rest.js';
 import { deploy, SYSTEM_NAMES, TOPOLOGIES, type Topology } from '../topology.js';
 
@@ -118,7 +118,6 @@ async function catchUp(url: string, token: string, conversationId: string, n: nu
   });
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]!; };
 
 export const sync: Scenario = {
   name: 'sync',
