@@ -271,7 +271,7 @@ test('soak, tiny: 3 steps of 1 s, 10 connections, churn', { timeout: 120_000 }, 
   assert.deepEqual(names(out), ['confab'], `the systems measured${tail(run)}`);
   const s = out.systems[0] as Json;
   fields(s, 'system confab', run, {
-    num: ['minutes', 'rate', 'lost', 'unacked', 'rssFirstMiB', 'rssLastMiB', 'rssRatio', 'reconnected'],
+    num: ['minutes', 'rate', 'lost', 'unacked', 'rssFirstMiB', 'rssLastMiB', 'rssRatio', 'generatorCpuFirstPct', 'generatorCpuLastPct', 'reconnected'],
     numOrNull: ['p99FirstMs', 'p99LastMs', 'p99Ratio'], // null when a step had no p99
     bool: ['flat'], arr: ['steps'],
   });
