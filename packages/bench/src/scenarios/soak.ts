@@ -32,7 +32,8 @@ p99: their work is the same every minute, so a change in it is the machine's, no
 
 const NODE_ARGS = ['--sends-per-second', '100000', '--send-burst', '100000', '--user-sends-per-second', '100000', '--user-send-burst', '100000', '--log-level', 'warn'];
 const FLAT = 1.1;
-
+/** The generators' CPU in one step, all worker processes together (% of one core). */
+const generatorCpu = (x: StepResult) => x.generatorCpuPct.reduce((a, b) => a + b, 0);
 
 export const soak: Scenario = {
   name: 'soak',
@@ -84,7 +85,7 @@ export const soak: Scenario = {
     const p99 = (xs: StepResult[]) => median(xs.map((x) => x.p99Ms ?? Infinity));
     // The generators do the same work every minute: when their CPU per minute moves, the machine
     // ran slower or faster (other tenants, the hypervisor), and the node's figures move with it.
-    const gen = (xs: StepResult[]) => median(xs.map((x) => x.generatorCpuPct.reduce((a, b) => a + b, 0)));
+    const gen = (xs: StepResult[]) => median(xs.map(generatorCpu));
     const rssRatio = rss(last) / rss(first);
     const p99Ratio = p99(last) / p99(first);
     const lost = steps.reduce((n, x) => n + x.lost, 0);
@@ -98,7 +99,7 @@ export const soak: Scenario = {
       reconnected: churned.reduce((a, b) => a + b, 0), flat, steps,
     };
     const head = ['minute', 'commit/s', 'deliv/s', 'p50', 'p99', 'lost', 'unacked', 'srv cpu%', 'gen cpu%', 'rss MiB', 'reconnected'];
-    const rows = steps.map((x, i) => [String(i + 1), x.committedPerSec.toFixed(0), x.deliveriesPerSec.toFixed(0), String(x.p50Ms ?? '-'), String(x.p99Ms ?? '-'), String(x.lost), String(x.unacked), x.serverCpuPct.toFixed(0), x.generatorCpuPct.reduce((a, b) => a + b, 0).toFixed(1), x.serverRssMiB.toFixed(0), String(churned[i])]);
+    const rows = steps.map((x, i) => [String(i + 1), x.committedPerSec.toFixed(0), x.deliveriesPerSec.toFixed(0), String(x.p50Ms ?? '-'), String(x.p99Ms ?? '-'), String(x.lost), String(x.unacked), x.serverCpuPct.toFixed(0), generatorCpu(x).toFixed(1), x.serverRssMiB.toFixed(0), String(churned[i])]);
     return {
       systems: [system],
       params: s,

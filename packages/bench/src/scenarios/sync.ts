@@ -118,7 +118,6 @@ async function catchUp(url: string, token: string, conversationId: string, n: nu
   });
 }
 
-
 export const sync: Scenario = {
   name: 'sync',
   usage: USAGE,
