@@ -60,6 +60,7 @@ const COMMON = {
   'no-pin': { type: 'boolean', default: false },
   timeout: { type: 'string' },
   'cpu-prof': { type: 'string' },
+  'node-flags': { type: 'string' },
   chart: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
@@ -73,6 +74,8 @@ Common options:
   --chart F.svg   draw p99 latency against offered load for every system (stepped scenarios)
   --cpu-prof DIR  write a V8 CPU profile of every Confab node into DIR when it stops
                   (open the .cpuprofile files in Chrome DevTools or speedscope)
+  --node-flags F  more Node flags for every Confab node, separated by spaces
+                  (e.g. --node-flags=--max-semi-space-size=64); not for the generators
 
 Scenarios:
 ${Object.values(SCENARIOS).map((s) => s.usage).join('\n\n')}`;
@@ -135,6 +138,7 @@ async function main(argv: string[]): Promise<number> {
   log(`${scenario.name}: pinning ${pinning}; hard timeout ${Math.round(budget)} s`);
   try {
     const nodeFlags = typeof o['cpu-prof'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${o['cpu-prof']}`] : [];
+    if (typeof o['node-flags'] === 'string') nodeFlags.push(...o['node-flags'].split(' ').filter((f) => f !== ''));
     const result = await scenario.run(o, { pin, nodeFlags, log, onCleanup: (fn) => cleanups.push(fn) });
     await cleanup();
     const info = machine(pin, pinning);
