@@ -55,6 +55,28 @@ describe('metrics', () => {
     await until(async () => (await scrape(n.url))('confab_connections') === 2, 5000, 'the raw socket to be counted closed');
   });
 
+  test('the per-frame counters add up across scrapes: a scrape neither resets them nor counts twice', async () => {
+    const [alice, bob] = await Promise.all([register(n.url, uname('mc')), register(n.url, uname('md'))]);
+    const a = await n.dev(alice);
+    const dm = await a.api.direct(bob.user.username);
+    await a.client.send(dm.id, 'first');
+    const count = (m: Awaited<ReturnType<typeof scrape>>) => [
+      m('confab_frames_in_total', { type: 'send' }) ?? 0,
+      m('confab_frames_out_total', { type: 'ack' }) ?? 0,
+      m('confab_errors_total', { code: 'bad_json' }) ?? 0,
+    ];
+    const before = count(await scrape(n.url));
+    assert.deepEqual(count(await scrape(n.url)), before, 'a second scrape with nothing in between reads the same');
+    for (let i = 0; i < 3; i++) await a.client.send(dm.id, `more ${i}`);
+    const raw = await rawSocket(n.url);
+    raw.send('{not json');
+    await raw.next((f) => f.type === 'error' && f.code === 'bad_json');
+    raw.ws.close();
+    const after = count(await scrape(n.url));
+    assert.deepEqual(after.map((v, i) => v - before[i]!), [3, 3, 1], 'sends in, acks out, bad_json errors since the first scrape');
+    assert.deepEqual(count(await scrape(n.url)), after);
+  });
+
   test('every metric the Grafana dashboard in docs/ queries is one the node exports', async () => {
     const dashboard = JSON.parse(readFileSync(new URL('../../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
     const exported = new Set((await (await fetch(`${n.url}/metrics`)).text()).split('\n').flatMap((l) => /^# TYPE (\S+) (\w+)/.exec(l)?.slice(1, 3) ?? []).filter((_, i) => i % 2 === 0));

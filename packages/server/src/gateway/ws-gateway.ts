@@ -41,7 +41,7 @@ interface ReadProgress {
 }
 
 /** A frame waiting in the node for its connection to read: a live one, or an answer to be written with a callback. */
-type Held = { bytes: Uint8Array; text: string; done?: undefined } | { bytes?: undefined; text: string; done: () => void };
+type Held = { text: string; wire: Uint8Array; done?: undefined } | { text: string; wire?: undefined; done: () => void };
 
 /**
  * How long a probe may go unanswered before its connection counts as behind (see WsGateway#out).
@@ -61,6 +61,15 @@ const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, o: { fin:
 function wireOf(text: string): Buffer {
   return Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
 }
+
+/**
+ * A frame on its way to a connection: its text, and its wire bytes once built. A SharedFrame is
+ * one, so a live entry is framed once for all of its connections, and handing it on allocates
+ * nothing per connection (this runs for every delivery).
+ */
+interface Outgoing { readonly text: string; wire: Uint8Array | undefined }
+
+const wire = (frame: Outgoing): Uint8Array => (frame.wire ??= wireOf(frame.text));
 
 /** The TCP socket under a ws connection (ws keeps it in a private field; absent once detached). */
 function socketOf(ws: WebSocket): Socket | undefined {
@@ -163,8 +172,8 @@ export class WsGateway {
         if (progress.held.length > 0) progress.held.push({ text, done: resolve });
         else ws.send(text, () => resolve());
       }),
-      push: (text) => this.#out(ws, session, progress, () => wireOf(text), text),
-      pushShared: (frame: SharedFrame) => this.#out(ws, session, progress, () => (frame.wire ??= wireOf(frame.text)), frame.text),
+      push: (text) => this.#out(ws, session, progress, { text, wire: undefined }),
+      pushShared: (frame: SharedFrame) => this.#out(ws, session, progress, frame),
       close: (code, reason) => ws.close(code, reason),
     }, this.ctx);
     this.#sessions.set(ws, session);
@@ -227,7 +236,7 @@ export class WsGateway {
    * more than that behind its last answer and the probe after it has been unanswered for
    * PROBE_GRACE_MS. It reconnects and resumes from its cursors.
    */
-  #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, bytes: () => Uint8Array, text: string): void {
+  #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, frame: Outgoing): void {
     if (ws.readyState !== ws.OPEN) return;
     const raw = rawSocketOf(ws);
     const waiting = this.#waiting(ws, raw);
@@ -238,12 +247,12 @@ export class WsGateway {
     if (progress.held.length > 0 || progress.pushed - progress.read > this.maxOutboundBytes / 2) {
       // Behind by more than half the bound: a probe is out (one goes out at a quarter), and its
       // answer releases this frame.
-      const b = bytes();
-      progress.held.push({ bytes: b, text });
+      const b = wire(frame);
+      progress.held.push({ text: frame.text, wire: b });
       progress.heldBytes += b.length;
       return;
     }
-    this.#pushNow(ws, raw, waiting, progress, bytes, text);
+    this.#pushNow(ws, raw, waiting, progress, frame);
     this.#probe(ws, progress);
   }
 
@@ -256,14 +265,14 @@ export class WsGateway {
   }
 
   /** Writes a live frame and counts it as pushed. */
-  #pushNow(ws: WebSocket, raw: Socket | undefined, waiting: number, progress: ReadProgress, bytes: () => Uint8Array, text: string): void {
+  #pushNow(ws: WebSocket, raw: Socket | undefined, waiting: number, progress: ReadProgress, frame: Outgoing): void {
     if (raw) {
-      const b = bytes();
+      const b = wire(frame);
       progress.pushed += b.length;
       this.#write(raw, b, waiting);
     } else {
-      progress.pushed += Buffer.byteLength(text) + 4;
-      ws.send(text);
+      progress.pushed += Buffer.byteLength(frame.text) + 4;
+      ws.send(frame.text);
     }
   }
 
@@ -292,8 +301,8 @@ export class WsGateway {
       }
       if (progress.pushed - progress.read > this.maxOutboundBytes / 2) break;
       const raw = rawSocketOf(ws);
-      progress.heldBytes -= h.bytes.length;
-      this.#pushNow(ws, raw, this.#waiting(ws, raw), progress, () => h.bytes, h.text);
+      progress.heldBytes -= h.wire.length;
+      this.#pushNow(ws, raw, this.#waiting(ws, raw), progress, h);
     }
     held.splice(0, i);
     this.#probe(ws, progress);
