@@ -28,10 +28,17 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC; // #14 utime, #15 stime
 }
 
-/** CPU time used on the whole machine (all cores, steal included) in seconds, from /proc/stat. */
-export function machineBusySeconds(): number {
+/**
+ * CPU time used on the whole machine (all cores) in seconds, from /proc/stat: `busy` includes
+ * the hypervisor's steal (time a virtual core was ready to run and the host ran something else),
+ * `steal` is that part alone.
+ */
+export function machineCpuSeconds(): { busy: number; steal: number } {
   const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SEC;
+  return {
+    busy: ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SEC,
+    steal: (steal ?? 0) / CLOCK_TICKS_PER_SEC,
+  };
 }
 
 /** Resident set size in MiB, from /proc/<pid>/status. */

@@ -29,6 +29,7 @@ export interface StepResult {
   generatorCpuPct: number[]; // per worker process, of one core
   generatorStallMs: number; // longest gap between the generators' 5 ms send ticks (event-loop lag)
   otherCpuPct: number; // everything else on the machine (other processes, hypervisor steal): the noise
+  stealPct: number; // of that, the hypervisor's steal alone (all cores together, % of one core)
   generatorBound: boolean; // a worker was over 90 %: the numbers measure the generator too
   sustained: boolean;
 }

@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Histogram, now, type HistogramJSON } from './latency.js';
-import { cpuSeconds, machineBusySeconds, rssMiB } from './node.js';
+import { cpuSeconds, machineCpuSeconds, rssMiB } from './node.js';
 import { isSustained, type StepResult } from './report.js';
 
 /** One connection a worker opens: the device's token, the group it sends to, and the node (default: the pool's url). */
@@ -103,15 +103,17 @@ export class WorkerPool {
     await sleepUntil(startAt + warmMs);
     const t0 = now();
     const cpu0 = pids.map(cpuSeconds);
-    const busy0 = machineBusySeconds();
+    const machine0 = machineCpuSeconds();
     await sleepUntil(startAt + warmMs + measureMs);
     const secs = (now() - t0) / 1000;
     const each = pids.map((pid, i) => ((cpuSeconds(pid) - cpu0[i]!) / secs) * 100);
-    const other = ((machineBusySeconds() - busy0) / secs) * 100 - each.reduce((a, b) => a + b, 0);
+    const machine1 = machineCpuSeconds();
+    const other = ((machine1.busy - machine0.busy) / secs) * 100 - each.reduce((a, b) => a + b, 0);
+    const steal = ((machine1.steal - machine0.steal) / secs) * 100;
     const cpu = [each.slice(0, serverPids.length).reduce((a, b) => a + b, 0), ...each.slice(serverPids.length)];
     const rss = serverPids.reduce((n, pid) => n + rssMiB(pid), 0);
     const counts = (await answers) as WorkerCounts[];
-    return merge(rate, counts, measureMs / 1000, cpu, Math.max(0, other), rss);
+    return merge(rate, counts, measureMs / 1000, cpu, Math.max(0, other), steal, rss);
   }
 
   /** Every worker drops and reopens about `fraction` of its connections; resolves with how many. */
@@ -130,7 +132,7 @@ export class WorkerPool {
   }
 }
 
-function merge(offered: number, counts: WorkerCounts[], secs: number, cpu: number[], other: number, rss: number): StepResult {
+function merge(offered: number, counts: WorkerCounts[], secs: number, cpu: number[], other: number, steal: number, rss: number): StepResult {
   const sum = (k: keyof WorkerCounts) => counts.reduce((n, c) => n + (c[k] as number), 0);
   const e2e = new Histogram();
   const ack = new Histogram();
@@ -154,7 +156,7 @@ function merge(offered: number, counts: WorkerCounts[], secs: number, cpu: numbe
     expectedDeliveries: sum('expected'), delivered: sum('delivered'),
     lost: Math.max(0, sum('expected') - sum('delivered')),
     late: sum('late'), skipped: sum('skipped'), errors,
-    serverCpuPct: r1(serverCpuPct), serverRssMiB: r1(rss), generatorCpuPct: generatorCpuPct.map(r1), otherCpuPct: r1(other),
+    serverCpuPct: r1(serverCpuPct), serverRssMiB: r1(rss), generatorCpuPct: generatorCpuPct.map(r1), otherCpuPct: r1(other), stealPct: r1(steal),
     generatorStallMs: r1(Math.max(...counts.map((c) => c.maxStallMs))),
     generatorBound: generatorCpuPct.some((p) => p > 90),
   };

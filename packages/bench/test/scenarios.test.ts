@@ -272,10 +272,15 @@ test('soak, tiny: 3 steps of 1 s, 10 connections, churn', { timeout: 120_000 }, 
   const s = out.systems[0] as Json;
   fields(s, 'system confab', run, {
     num: ['minutes', 'rate', 'lost', 'unacked', 'rssFirstMiB', 'rssLastMiB', 'rssRatio', 'generatorCpuFirstPct', 'generatorCpuLastPct', 'reconnected'],
-    numOrNull: ['p99FirstMs', 'p99LastMs', 'p99Ratio'], // null when a step had no p99
-    bool: ['flat'], arr: ['steps'],
+    // null when a step had no p99, when the generators had no CPU reading, or (the fit) with too few minutes
+    numOrNull: ['p99FirstMs', 'p99LastMs', 'p99Ratio', 'generatorCpuRatio', 'nodePerGeneratorCpuFirst', 'nodePerGeneratorCpuLast',
+      'p99Elasticity', 'p99RatioAtMachineSpeed', 'p99RatioAtMachineSpeedMargin'],
+    arr: ['steps'],
   });
+  assert.ok(['flat', "flat at the machine's speed", 'not flat'].includes(s.verdict), `verdict: ${s.verdict}${tail(run)}`);
+  assert.equal(s.p99RatioAtMachineSpeed, null, `3 steps are too few to fit${tail(run)}`);
   assert.equal(s.steps.length, 3, `one step per "minute"${tail(run)}`);
+  for (const [i, st] of (s.steps as Json[]).entries()) fields(st, `steps[${i}]`, run, { num: ['serverCpuPct', 'serverRssMiB', 'stealPct'], arr: ['generatorCpuPct'] });
 });
 
 test('store, tiny: 3,000 appends in 3 windows, counter and uuid client ids', { timeout: 120_000 }, async () => {
