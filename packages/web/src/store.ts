@@ -109,6 +109,11 @@ export class Store {
   private readTimer: ReturnType<typeof setTimeout> | undefined;
   private connectedOnce = false;
   private listing: Promise<void> | undefined;
+  /**
+   * Edits and deletes that came live, per conversation, while a page of its history was loading,
+   * for messages not held yet: the page may hold their targets as they were before.
+   */
+  private readonly changesWhileLoading = new Map<string, Message[]>();
 
   constructor(private readonly origin: string) {
     this.api = this.newApi();
@@ -335,17 +340,30 @@ export class Store {
     const t = this.state.threads.get(id);
     if (!t || t.loading || (t.loaded && !t.hasMore)) return;
     this.patchThread(id, (x) => ({ ...x, loading: true, error: undefined }));
+    this.changesWhileLoading.delete(id);
     try {
       const page = await this.api.history(id, t.loaded ? { before: t.oldestSeq, limit: PAGE } : { limit: PAGE });
+      const changes = this.changesWhileLoading.get(id) ?? [];
       this.patchThread(id, (x) => {
         let messages = x.messages;
         // An entry already held came live while the page loaded: it is at least as new as the page's copy.
         for (const m of page.messages) if (m.kind === 'message' && !messages.some((y) => y.seq === m.seq)) messages = upsert(messages, m);
+        // An edit or delete that came live meanwhile may be newer than the page's copy of its
+        // target. Each sets the whole outcome, and they came in seq order: applying them all,
+        // also those the page had already seen, ends at the latest.
+        for (const c of changes) {
+          const seq = c.target?.seq;
+          const held = messages.find((y) => y.seq === seq);
+          if (held) messages = upsert(messages, applyChange(held, c));
+        }
         const oldest = page.messages[0]?.seq ?? x.oldestSeq;
         return { ...x, messages, loaded: true, loading: false, hasMore: page.hasMore, oldestSeq: Math.min(oldest, x.loaded ? x.oldestSeq : oldest) };
       });
     } catch (err) {
+      // The next load reads the conversation as it is then, changes included.
       this.patchThread(id, (x) => ({ ...x, loading: false, error: errorText(err) }));
+    } finally {
+      this.changesWhileLoading.delete(id);
     }
   }
 
@@ -456,6 +474,10 @@ export class Store {
       this.api.conversation(m.conversationId).then((c) => this.addConversation(c), () => undefined);
       return;
     }
+    const target = m.kind === 'message' ? undefined : m.target;
+    if (target && t.loading && !t.messages.some((y) => y.seq === target.seq)) {
+      this.changesWhileLoading.set(t.conv.id, [...(this.changesWhileLoading.get(t.conv.id) ?? []), m]);
+    }
     this.patchThread(m.conversationId, (x) => {
       let conv = x.conv;
       let messages = x.messages;
@@ -463,8 +485,7 @@ export class Store {
         if (!conv.lastMessage || m.seq >= conv.lastMessage.seq) conv = { ...conv, lastMessage: m };
         // While the first page loads too: the page may have been read before this entry was committed.
         if (x.loaded || x.loading) messages = upsert(messages, m);
-      } else if (m.target) {
-        const target = m.target;
+      } else if (target) {
         const held = messages.find((y) => y.seq === target.seq);
         if (held) messages = upsert(messages, applyChange(held, m));
         if (conv.lastMessage?.seq === target.seq) conv = { ...conv, lastMessage: applyChange(conv.lastMessage, m) };

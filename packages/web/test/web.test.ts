@@ -87,6 +87,24 @@ async function send(u: User, text: string): Promise<void> {
   await box.press('Enter');
 }
 
+/**
+ * Holds `u`'s next history page: it is read from the server at once, and handed to the window
+ * only on `release()`. `pageRead` resolves when the server has answered.
+ */
+async function holdHistory(u: User): Promise<{ pageRead: Promise<void>; release: () => void }> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => { release = r; });
+  let read!: () => void;
+  const pageRead = new Promise<void>((r) => { read = r; });
+  await u.page.route(/\/v1\/conversations\/[^/]+\/messages(\?|$)/, async (route) => {
+    const response = await route.fetch();
+    read();
+    await held;
+    await route.fulfill({ response });
+  });
+  return { pageRead, release };
+}
+
 /** Texts of the message bubbles on screen, in order. */
 function texts(u: User): Promise<string[]> {
   return u.page.locator('.message-list li.msg .text').allTextContents();
@@ -372,16 +390,7 @@ if (!existsSync(CHROMIUM)) {
     await waitFor('the first message at xena', async () => (await xena.page.locator('a.conv', { hasText: 'wade' }).count()) === 1);
     // Xena's first page of history is read now, and handed to her window only after the next
     // message has reached her live.
-    let release!: () => void;
-    const held = new Promise<void>((r) => { release = r; });
-    let read!: () => void;
-    const pageRead = new Promise<void>((r) => { read = r; });
-    await xena.page.route(/\/v1\/conversations\/[^/]+\/messages(\?|$)/, async (route) => {
-      const response = await route.fetch();
-      read();
-      await held;
-      await route.fulfill({ response });
-    });
+    const { pageRead, release } = await holdHistory(xena);
     await xena.page.locator('a.conv', { hasText: 'wade' }).click();
     await pageRead;
     await send(wade, 'during');
@@ -390,6 +399,40 @@ if (!existsSync(CHROMIUM)) {
     await waitFor('both messages at xena', async () => (await texts(xena)).length === 2);
     assert.deepEqual(await texts(xena), ['before', 'during']);
     noErrors(t, [wade, xena]);
+  });
+
+  test('an edit and a delete that arrive live while the history loads are applied to the page (read before them)', { timeout: 60_000 }, async (t) => {
+    const yuri = await newUser('yuri');
+    const zoe = await newUser('zoe');
+    t.after(() => closeAll([yuri, zoe]));
+    await signUp(yuri);
+    await signUp(zoe);
+    await startChat(yuri, 'zoe');
+    await send(yuri, 'first draft');
+    await send(yuri, 'to be deleted');
+    await waitFor('the messages at zoe', async () => (await zoe.page.locator('a.conv', { hasText: 'to be deleted' }).count()) === 1);
+    // Zoe's first page of history is read now, with both messages as they were, and handed to
+    // her window only after the edit and the delete have reached her live.
+    const { pageRead, release } = await holdHistory(zoe);
+    await zoe.page.locator('a.conv', { hasText: 'yuri' }).click();
+    await pageRead;
+    await bubble(yuri, 'first draft').hover();
+    await bubble(yuri, 'first draft').getByRole('button', { name: 'Edit message' }).click();
+    const box = yuri.page.getByLabel('Message', { exact: true });
+    await waitFor('the composer to hold the message being edited', async () => (await box.inputValue()) === 'first draft');
+    await box.fill('final text');
+    await box.press('Enter');
+    await bubble(yuri, 'to be deleted').hover();
+    await bubble(yuri, 'to be deleted').getByRole('button', { name: 'Delete message' }).click();
+    await waitFor('the edit and the delete in yuri\'s window', async () => (await texts(yuri)).join('|') === 'final text|This message was deleted');
+    // Live entries arrive in order: once this one is in zoe's list, so are the edit and the delete.
+    await send(yuri, 'done');
+    await waitFor('the live message in zoe\'s list', async () => (await zoe.page.locator('a.conv', { hasText: 'done' }).count()) === 1);
+    release();
+    await waitFor('three messages at zoe', async () => (await texts(zoe)).length === 3);
+    assert.deepEqual(await texts(zoe), ['final text', 'This message was deleted', 'done']);
+    await bubble(zoe, 'final text').locator('.edited').waitFor();
+    noErrors(t, [yuri, zoe]);
   });
 
   test('one browser, two windows, two users: each window keeps its own user across reloads; a new tab resumes the last one', { timeout: 60_000 }, async (t) => {
