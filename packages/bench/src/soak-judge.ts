@@ -70,9 +70,8 @@ function fitDrift(steps: StepResult[], gap: number): { elasticity: number; ratio
   const pts = steps.flatMap((x, i) => (x.p99Ms && x.p99Ms > 0 && generatorCpu(x) > 0 ? [{ y: Math.log(x.p99Ms), u: Math.log(generatorCpu(x)), t: i }] : []));
   const n = pts.length;
   if (n < 6) return null;
-  const mean = (f: (p: (typeof pts)[number]) => number) => pts.reduce((a, p) => a + f(p), 0) / n;
-  const [my, mu, mt] = [mean((p) => p.y), mean((p) => p.u), mean((p) => p.t)];
   const sum = (f: (p: (typeof pts)[number]) => number) => pts.reduce((a, p) => a + f(p), 0);
+  const [my, mu, mt] = [sum((p) => p.y) / n, sum((p) => p.u) / n, sum((p) => p.t) / n];
   const suu = sum((p) => (p.u - mu) ** 2), stt = sum((p) => (p.t - mt) ** 2), sut = sum((p) => (p.u - mu) * (p.t - mt));
   const suy = sum((p) => (p.u - mu) * (p.y - my)), sty = sum((p) => (p.t - mt) * (p.y - my));
   const det = suu * stt - sut * sut;
