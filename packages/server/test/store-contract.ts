@@ -78,6 +78,19 @@ export function storeContract(name: string, factory: () => Promise<Store>): void
       assert.equal((await store.conversation(conv))!.lastSeq, before);
     });
 
+    test('membership before idempotency: a removed member resending an old client id is refused as not_member, and learns nothing', async () => {
+      const c = (await store.createGroup({ id: newConversationId(), name: 'left', ownerId: users[0]!, memberIds: users.slice(0, 2), createdAt: now })).id;
+      const [first] = await store.append([msg(users[1]!, 'left-1', 'before leaving', c)]);
+      assert.ok(first?.ok);
+      assert.equal(await store.removeMember(c, users[1]!), true);
+      const before = (await store.conversation(c))!.lastSeq;
+      const [again] = await store.append([msg(users[1]!, 'left-1', 'before leaving', c)]);
+      assert.deepEqual(again, { ok: false, reason: 'not_member' });
+      const [edit] = await store.append([{ ...msg(users[1]!, 'left-2', 'x', c), kind: 'edit', targetId: first.message.messageId as never }]);
+      assert.deepEqual(edit, { ok: false, reason: 'not_member' });
+      assert.equal((await store.conversation(c))!.lastSeq, before, 'nothing was written');
+    });
+
     test('edit and delete are entries; delete leaves a tombstone and blanks edits', async () => {
       const [m] = await store.append([msg(users[0]!, 'ed-1', 'original')]);
       assert.ok(m?.ok);

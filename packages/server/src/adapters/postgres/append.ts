@@ -3,14 +3,14 @@
 // argument: several nodes append to the same conversations at once, and each conversation's
 // seq must stay gap-free and unique.
 //
-// The batch runs in `confab_append_v2` (migrations.ts, version 4), statement for statement the
+// The batch runs in `confab_append_v2` (migrations.ts, version 5), statement for statement the
 // algorithm of SqliteStore:
 // 1. Lock the batch's conversation rows in id order (`FOR NO KEY UPDATE`: the lock the seq
 //    UPDATE takes anyway, taken up front and in one fixed order so two nodes never deadlock;
 //    unlike `FOR UPDATE` it does not block foreign-key checks of new members). From there to
 //    COMMIT no other transaction allocates a seq in these conversations, so the idempotency
 //    lookup and the allocation are serialized per conversation.
-// 2. Per entry: idempotency lookup, membership, edit/delete target checks,
+// 2. Per entry: membership, idempotency lookup, edit/delete target checks,
 //    `last_seq = last_seq + 1`, insert, target update (or the sender's cursors).
 // A failure rolls the whole batch back, seqs included: no gap, nothing half-written.
 //

@@ -22,8 +22,12 @@ export interface Migration {
  * of those migrations: a fresh database runs them all, so change the algorithm in a new migration,
  * never here.
  */
-function appendFunction(name: string, withVersion: boolean): string {
-  return `CREATE FUNCTION ${name}(
+function appendFunction(name: string, withVersion: boolean, membersFirst = false): string {
+  // The idempotency lookup, and the membership check that comes before it (migration 5) or after it (3, 4).
+  const lookup = `SELECT * INTO ex FROM messages WHERE conversation_id = p_conv[i] AND sender_id = p_sender[i] AND client_id = p_client[i];
+    IF FOUND THEN`;
+  const notMember = 'NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = p_conv[i] AND user_id = p_sender[i])';
+  return `${membersFirst ? 'CREATE OR REPLACE' : 'CREATE'} FUNCTION ${name}(
   p_conv uuid[], p_kind text[], p_id uuid[], p_sender uuid[], p_client text[], p_text text[], p_at bigint[], p_target uuid[]
 ) RETURNS TABLE (status text, message json${withVersion ? ', mv bigint' : ''})
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
@@ -37,17 +41,21 @@ BEGIN
   PERFORM 1 FROM conversations WHERE id = ANY(p_conv) ORDER BY id FOR NO KEY UPDATE;
   FOR i IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
     message := NULL;
-${withVersion ? '    mv := NULL;\n' : ''}    SELECT * INTO ex FROM messages WHERE conversation_id = p_conv[i] AND sender_id = p_sender[i] AND client_id = p_client[i];
-    IF FOUND THEN
+${withVersion ? '    mv := NULL;\n' : ''}    ${membersFirst ? `IF ${notMember} THEN
+      status := 'not_member';
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
+    ` : ''}${lookup}
       IF ex.kind <> p_kind[i] OR ex.target_id IS DISTINCT FROM p_target[i] THEN
         status := 'client_id_reused';
       ELSE
         status := 'duplicate';
         s := ex.seq;
 ${withVersion ? '        SELECT c.members_version INTO mv FROM conversations c WHERE c.id = p_conv[i];\n' : ''}      END IF;
-    ELSIF NOT EXISTS (SELECT 1 FROM members WHERE conversation_id = p_conv[i] AND user_id = p_sender[i]) THEN
+${membersFirst ? '' : `    ELSIF ${notMember} THEN
       status := 'not_member';
-    ELSE
+`}    ELSE
       status := 'ok';
       tg := NULL;
       IF p_kind[i] <> 'message' THEN
@@ -200,6 +208,15 @@ CREATE TRIGGER members_added AFTER INSERT ON members REFERENCING NEW TABLE AS ch
 CREATE TRIGGER members_removed AFTER DELETE ON members REFERENCING OLD TABLE AS changed
   FOR EACH STATEMENT EXECUTE FUNCTION confab_members_changed();
 ${appendFunction('confab_append_v2', true)}
+`,
+  },
+  {
+    version: 5,
+    name: 'membership before idempotency',
+    // A removed member's resend of an old client id is refused (not_member) like any other
+    // send from a non-member, instead of answering with the message's current state.
+    sql: `
+${appendFunction('confab_append_v2', true, true)}
 `,
   },
 ];

@@ -327,8 +327,9 @@ export class PostgresStore implements Store {
     return this.#run(async (db) => {
       const r = (await this.#row<{ read_seq: number; unread: number }>(db, `
         WITH moved AS (UPDATE members SET read_seq = GREATEST(read_seq, $3), delivered_seq = GREATEST(delivered_seq, $3)
-                       WHERE conversation_id = $1 AND user_id = $2 RETURNING read_seq),
-             cur AS (SELECT COALESCE((SELECT read_seq FROM moved), 0) AS read_seq)
+                       WHERE conversation_id = $1 AND user_id = $2 AND (read_seq < $3 OR delivered_seq < $3) RETURNING read_seq),
+             cur AS (SELECT COALESCE((SELECT read_seq FROM moved),
+                                     (SELECT read_seq FROM members WHERE conversation_id = $1 AND user_id = $2), 0) AS read_seq)
         SELECT cur.read_seq, ${unreadSql('$1', '$2', 'cur.read_seq')} AS unread FROM cur`, [id, userId, seq]))!;
       return { readSeq: r.read_seq, unread: r.unread };
     });

@@ -116,7 +116,9 @@ export class SqliteStore implements Store {
       peer: db.prepare<[string, string], { user_id: string; username: string }>(
         'SELECT m.user_id, u.username FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id != ? LIMIT 1'),
       advanceRead: db.prepare<[{ seq: number; id: string; user: string }]>(
-        'UPDATE members SET read_seq = MAX(read_seq, @seq), delivered_seq = MAX(delivered_seq, @seq) WHERE conversation_id = @id AND user_id = @user'),
+        // Only a cursor that moves is written: a repeated read receipt costs no write and no fsync.
+        `UPDATE members SET read_seq = MAX(read_seq, @seq), delivered_seq = MAX(delivered_seq, @seq)
+         WHERE conversation_id = @id AND user_id = @user AND (read_seq < @seq OR delivered_seq < @seq)`),
       advanceDelivered: db.prepare('UPDATE members SET delivered_seq = ? WHERE conversation_id = ? AND user_id = ? AND delivered_seq < ?'),
       aggregate: db.prepare<[string], { delivered: number | null; read: number | null }>('SELECT MIN(delivered_seq) AS delivered, MIN(read_seq) AS read FROM members WHERE conversation_id = ?'),
       sharedWith: db.prepare<[string, string], { one: number }>(
@@ -380,13 +382,15 @@ export class SqliteStore implements Store {
 
   #appendOne(req: AppendRequest): AppendResult {
     const s = this.#s;
+    // Membership first: a removed member's resend of an old client id is refused like any other
+    // send from a non-member, and learns nothing of the message's current state.
+    const sender = s.sender.get(req.conversationId, req.senderId);
+    if (!sender) return { ok: false, reason: 'not_member' };
     const existing = s.byClient.get(req.conversationId, req.senderId, req.clientId);
     if (existing) {
       if (existing.kind !== req.kind || (existing.target_id ?? undefined) !== req.targetId) return { ok: false, reason: 'client_id_reused' };
       return { ok: true, message: toMessage(existing), duplicate: true, membersVersion: s.membersVersion.get(req.conversationId)?.members_version ?? 0 };
     }
-    const sender = s.sender.get(req.conversationId, req.senderId);
-    if (!sender) return { ok: false, reason: 'not_member' };
     let target: MessageRow | undefined;
     if (req.kind !== 'message') {
       target = req.targetId === undefined ? undefined : s.byId.get(req.conversationId, req.targetId);
