@@ -181,7 +181,7 @@ for i in 1 2 3; do
   mkdir -p "$WORK/node$i"
   STORE=postgres DATABASE_URL="postgres://$PGHOST:$PGPORT/$DB" \
   BUS=redis REDIS_URL="$REDIS_URL" REDIS_KEY_PREFIX="$PREFIX" \
-  JWT_SECRET="$JWT_SECRET" DATA_DIR="$WORK/node$i" \
+  JWT_SECRET="$JWT_SECRET" DATA_DIR="$WORK/node$i" TRUST_PROXY=127.0.0.1 \
     node packages/cli/bin/confab.js serve --host 127.0.0.1 --port "$port" --node-id "node$i" \
     >"$WORK/node$i.log" 2>&1 &
   NODE_PIDS+=($!)

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import {
-  CLIENT_FRAME_DOCS, CLOSE_CODES, ERROR_CODES, Message, Conversation, PROTOCOL_VERSION, ROUTES, SERVER_FRAME_DOCS, type FrameDoc,
+  CLIENT_FRAME_DOCS, CLOSE_CODES, DEFAULT_LIMITS, ERROR_CODES, FRAME_RATES, Message, Conversation, PROTOCOL_VERSION, ROUTES, SERVER_FRAME_DOCS,
+  type FrameDoc, type Rate,
 } from '@confab/protocol';
 import { LIMIT_OPTIONS, OPTIONS } from '@confab/server';
 
@@ -102,12 +103,27 @@ the connection is closed with a close code from the table below. An authenticate
 closed with 4002 when its access token expires (reconnect with a fresh one: cursors make this
 cheap) and with 4001 when its device is logged out or revoked.
 
-The upgrade itself can be refused: a browser page from an origin the node does not allow (its own,
-or one in \`ALLOWED_ORIGINS\`) gets \`HTTP 403\` with \`{"error": {"code": "origin_not_allowed", ...}}\`
-and no socket (a browser reports it only as a failed connection). A node admitting new connections
-at its limit upgrades and closes at once with 4103 (\`try_again_later\`); a user already holding the
+The upgrade itself can be refused, with an HTTP answer and no socket (a browser reports it only as a
+failed connection), before anything is spent on the connection: a request naming a \`Host\` the
+node does not answer to gets \`421\` \`host_not_allowed\`; a browser page from an origin the node
+does not allow (its own, or one in \`ALLOWED_ORIGINS\`) gets \`403\` \`origin_not_allowed\`; an
+address opening connections faster than \`NEW_SESSIONS_PER_ADDRESS\` a second, or holding
+\`MAX_PENDING_PER_ADDRESS\` connections that have not sent \`hello\` yet, gets \`429\`
+\`rate_limited\` (\`Retry-After\`); a node holding \`MAX_PENDING_CONNECTIONS\` such connections gets
+\`503\` \`unavailable\`. A node admitting new sessions at its limit (\`NEW_SESSIONS_PER_SECOND\`, counted
+once a \`hello\` token checks out) closes with 4103 (\`try_again_later\`); a user already holding the
 node's maximum number of connections gets \`rate_limited\` and 4102 (\`too_many_connections\`) after
-\`hello\`. Both mean: reconnect with backoff.
+\`hello\`. All of these mean: reconnect with backoff. A connection the node closes (any code) is
+gone within 2 s whether or not the client answers the close frame.
+
+Every byte the node writes to a connection (live entries, answers, catch-up pages, errors) counts
+against one outbound budget (\`MAX_OUTBOUND_BYTES\`, 1 MiB by default). The node writes at most half
+of it past what the client has shown it read (by answering the node's WebSocket pings, which every
+WebSocket stack does once it has read up to them); the rest waits in the node. While more than
+three quarters of it are unread, every frame is answered \`rate_limited\` and not acted on; past
+the budget, or with a ping unanswered for \`limits.heartbeatTimeoutMs\`, the connection is closed
+with 4104 (\`slow_consumer\`). Sending frames or unsolicited pongs does not keep a connection that
+does not read.
 
 ## Client frames
 `);
@@ -115,6 +131,7 @@ node's maximum number of connections gets \`rate_limited\` and 4102 (\`too_many_
   out.push('## Server frames\n');
   for (const [name, d] of Object.entries(SERVER_FRAME_DOCS)) out.push(frameSection(name, d));
   out.push('## Shared shapes\n', '### Message\n', fields(Message), '', '### Conversation\n', fields(Conversation), '');
+  out.push(renderRates());
   out.push(`## Error codes
 
 Errors come as an \`error\` frame on the WebSocket, and on REST as the HTTP status below with the
@@ -151,9 +168,9 @@ Browsers: a request with an \`Origin\` that the node does not allow is refused w
 answered. \`POST /v1/auth/login\` answers \`rate_limited\` (with \`retryAfterMs\`) after too many
 failed logins for the username or from the client address, even with the right password.
 
-| method | path | auth | what it does |
-| --- | --- | --- | --- |
-${ROUTES.map((r) => `| ${r.method} | \`${r.path}\` | ${r.auth ? 'yes' : 'no'} | ${r.summary}${'status' in r ? ` Answers ${r.status}.` : ''} |`).join('\n')}
+| method | path | auth | budget (cost) | what it does |
+| --- | --- | --- | --- | --- |
+${ROUTES.map((r) => `| ${r.method} | \`${r.path}\` | ${r.auth ? 'yes' : 'no'} | ${rateText(r.rate)} | ${r.summary}${'status' in r ? ` Answers ${r.status}.` : ''} |`).join('\n')}
 `);
   for (const r of ROUTES) {
     if (!('body' in r) && !('query' in r)) continue;
@@ -162,6 +179,41 @@ ${ROUTES.map((r) => `| ${r.method} | \`${r.path}\` | ${r.auth ? 'yes' : 'no'} | 
     if ('query' in r) out.push('Query:\n', fields(r.query), '');
   }
   return out.join('\n').replace(/\n{3,}/g, '\n\n');
+}
+
+const rateText = (r: Rate): string => (r.budget === 'none' ? '—' : `${r.budget} (${r.cost})`);
+
+/** The budgets, with their default sizes, and what each client frame costs. */
+function renderRates(): string {
+  const L = DEFAULT_LIMITS;
+  return `## Rate limits
+
+Every client frame and REST route declares what it costs and which budget pays (\`FRAME_RATES\` and
+\`ROUTES\` in \`packages/protocol\`; the costs are listed below and in the route table). Each budget
+is a token bucket: a sustained rate and a burst. A frame or request over one of its budgets is
+answered \`rate_limited\` with \`retryAfterMs\` and nothing of it is done; the SDK waits that long
+and resends. The per-user budgets count every device and REST together, on each node. The sizes
+are node options (README, "Configuration") and the per-connection and per-user ones are announced
+in \`welcome.limits\`.
+
+| budget | per connection | per user | per client address / node | pays for |
+| --- | --- | --- | --- | --- |
+| \`sends\` | ${L.sendsPerSecond}/s, burst ${L.sendBurst} | ${L.userSendsPerSecond}/s, burst ${L.userSendBurst} | — | send, edit, delete |
+| \`requests\` | ${L.requestsPerSecond}/s, burst ${L.requestBurst} | ${L.userRequestsPerSecond}/s, burst ${L.userRequestBurst} | — | reads, cursor moves, catch-up, history, lookups, presence, typing, pings |
+| \`changes\` | — | ${L.userChangesPerMinute}/min, burst ${L.userChangeBurst} | — | conversations created, renamed, members and roles changed, settings: what reaches other people |
+| \`password\` | — | — | \`PASSWORD_CHECKS_PER_ADDRESS\` a minute per address, \`PASSWORD_CHECKS_PER_SECOND\` per node; registrations also \`REGISTRATIONS_PER_ADDRESS\` an hour | register, login (each hashes a password; a taken username is refused before hashing) |
+| \`address\` | — | — | \`ADDRESS_REQUESTS_PER_SECOND\` per address | token refresh |
+
+Typing is also throttled as a state: a member's typing state in a conversation reaches the others
+at most once per \`limits.typingIntervalMs\`, whatever its value (the latest wins). A \`read\` or
+\`received\` that does not move its cursor writes nothing. A conversation's \`updated\` frames are
+coalesced to at most one a second per connection. History and sync pages hold at most
+\`limits.maxPageSize\` entries and \`limits.maxPageBytes\` bytes of them (at least one entry).
+
+| client frame | budget | cost |
+| --- | --- | --- |
+${Object.entries(FRAME_RATES).map(([type, r]) => `| \`${type}\` | ${r.budget === 'none' ? '— (admission control)' : `\`${r.budget}\``} | ${r.cost} |`).join('\n')}
+`;
 }
 
 export function renderConfigTable(): string {

@@ -83,6 +83,18 @@ interface Life { child: ChildProcess; exited: Promise<Omit<Exit, 'killed' | 'ms'
 
 const isGone = (l: Life) => l.child.exitCode !== null || l.child.signalCode !== null;
 
+/**
+ * Limits a load test from one machine must lift: all of its traffic comes from one address
+ * (127.0.0.1), which the per-address budgets (registrations, password checks, new connections,
+ * connections waiting for hello) exist to throttle, and its setup registers thousands of accounts
+ * in seconds. Given as environment variables, which a node of an older version ignores. Every
+ * other limit keeps its default.
+ */
+export const LOAD_TEST_ENV: Record<string, string> = {
+  REGISTRATIONS_PER_ADDRESS: '0', PASSWORD_CHECKS_PER_ADDRESS: '0', PASSWORD_CHECKS_PER_SECOND: '0',
+  NEW_SESSIONS_PER_ADDRESS: '0', MAX_PENDING_PER_ADDRESS: '0',
+};
+
 /** More of a node's start: extra environment (e.g. STORE, BUS), the path polled until it answers 200, Node flags. */
 export interface StartOptions { env?: Record<string, string>; readyPath?: string; nodeFlags?: string[] }
 
@@ -102,7 +114,7 @@ export async function startConfab(args: string[], core: number | undefined, opts
 
   const spawnNode = (): Life => {
     const [cmd, argv] = nodeCommand([...(opts.nodeFlags ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
-    const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+    const env = { ...process.env, ...LOAD_TEST_ENV, ...opts.env };
     const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   invalid_refresh_token: { status: 401, retryable: false, description: 'The refresh token is unknown, expired, revoked, or was already used (reuse revokes the device session).' },
   username_taken: { status: 409, retryable: false, description: 'Another account already has this username.' },
   weak_password: { status: 400, retryable: false, description: 'The password does not meet the policy: at least 8 characters, at most 256 bytes in UTF-8, and not the username; `message` says which.' },
+  host_not_allowed: { status: 421, retryable: false, description: 'The request (REST, WebSocket upgrade or `/metrics`) names a `Host` this node does not answer to: not an IP address, not `localhost`, not a host of `ALLOWED_ORIGINS` or `ALLOWED_HOSTS`. Keeps DNS-rebinding pages out.' },
   origin_not_allowed: { status: 403, retryable: false, description: 'The request or WebSocket upgrade comes from a browser origin that is not the server\'s own nor in its `ALLOWED_ORIGINS`.' },
   forbidden: { status: 403, retryable: false, description: 'You are not allowed to do this: not a member of the conversation, or not an owner/admin.' },
   user_not_found: { status: 404, retryable: false, description: 'No user with this username or id.' },
@@ -37,7 +38,7 @@ export const ERROR_CODES = {
   conversation_full: { status: 409, retryable: false, description: 'The group already has the maximum number of members (`limits.maxGroupMembers`).' },
   invalid_member: { status: 400, retryable: false, description: 'The membership change is not possible (e.g. removing the owner, adding yourself to a direct conversation).' },
   seq_out_of_range: { status: 400, retryable: false, description: 'The seq is beyond the last seq of the conversation.' },
-  rate_limited: { status: 429, retryable: true, description: 'Too many requests: wait `retryAfterMs`, then resend (with the same client id).' },
+  rate_limited: { status: 429, retryable: true, description: 'Too many requests: the frame or route is over one of its budgets (docs: "Rate limits"), or the connection has not read what was sent to it. Nothing of it was done. Wait `retryAfterMs`, then resend (with the same client id).' },
   headers_too_large: { status: 431, retryable: false, description: 'The request line or headers are larger than the HTTP server accepts (16 KiB in all): send long lists in the body, or fewer of them.' },
   route_not_found: { status: 404, retryable: false, description: 'No REST route for this method and path.' },
   unavailable: { status: 503, retryable: true, description: 'The store is unreachable or the node is shutting down; nothing was committed. Retry with the same client id.' },
@@ -68,8 +69,8 @@ export const CLOSE_CODES = {
   hello_timeout: { code: 4100, action: 'reconnect', description: 'No `hello` within `limits.helloTimeoutMs` of the upgrade.' },
   going_away: { code: 4101, action: 'reconnect', description: 'The node is shutting down (drain: it stopped taking writes and finished the commits in flight first); reconnect (to another node) with backoff and resume from your cursors.' },
   too_many_connections: { code: 4102, action: 'reconnect', description: 'This user already holds `MAX_CONNECTIONS_PER_USER` connections on this node (sent after an `error` frame `rate_limited`). Close one, or reconnect with backoff.' },
-  try_again_later: { code: 4103, action: 'reconnect', description: 'The node is admitting new connections at its limit (`NEW_SESSIONS_PER_SECOND`); sent right after the upgrade. Reconnect with backoff.' },
-  slow_consumer: { code: 4104, action: 'reconnect', description: 'The client did not read its frames fast enough: more than the node\'s outbound bound (`MAX_OUTBOUND_BYTES`) of live frames was waiting in the node for it, or it was more than the bound behind and answered no WebSocket ping for 2 s. The node sends pings to learn how far a busy connection has read (every WebSocket stack answers them) and writes at most half the bound past the last answer. Reconnect and resume from your cursors; nothing is lost.' },
+  try_again_later: { code: 4103, action: 'reconnect', description: 'The node is admitting new sessions at its limit (`NEW_SESSIONS_PER_SECOND`); sent once the `hello` token checked out, so unauthenticated connections never use up the allowance. Reconnect with backoff.' },
+  slow_consumer: { code: 4104, action: 'reconnect', description: 'The client did not read its frames fast enough: more than the node\'s outbound bound (`MAX_OUTBOUND_BYTES`) of frames was waiting in the node for it, or it was more than the bound behind and answered no WebSocket ping for 2 s. Every frame counts, answers and catch-up pages included. The node sends pings to learn how far a busy connection has read (every WebSocket stack answers them) and writes at most half the bound past the last answer. Reconnect and resume from your cursors; nothing is lost.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 export type CloseCodeName = keyof typeof CLOSE_CODES;

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { ERROR_CODE_NAMES } from './codes.js';
 import { ClientId, Conversation, Id, Message, RequestId, SeqSchema, UnicodeText } from './model.js';
+import type { Rate } from './rates.js';
 
 const Text = UnicodeText.min(1);
 
@@ -47,6 +48,26 @@ export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientFrameType = ClientFrame['type'];
 export const CLIENT_FRAME_TYPES = ClientFrame.options.map((o) => o.shape.type.value);
 
+/**
+ * What each client frame costs (rates.ts). A frame over its budget is answered with
+ * `rate_limited` and `retryAfterMs` and not acted on. Typing is also throttled as a state
+ * (`limits.typingIntervalMs`), and every answer counts against the connection's outbound budget.
+ */
+export const FRAME_RATES = {
+  hello: { budget: 'none', cost: 0 },
+  send: { budget: 'sends', cost: 1 },
+  edit: { budget: 'sends', cost: 1 },
+  delete: { budget: 'sends', cost: 1 },
+  read: { budget: 'requests', cost: 1 },
+  sync: { budget: 'requests', cost: 2 },
+  history: { budget: 'requests', cost: 2 },
+  ping: { budget: 'requests', cost: 0.5 },
+  received: { budget: 'requests', cost: 0.25 },
+  typing: { budget: 'requests', cost: 0.25 },
+  'presence.set': { budget: 'requests', cost: 1 },
+  'presence.watch': { budget: 'requests', cost: 5 },
+} as const satisfies Record<ClientFrameType, Rate>;
+
 // ---- server -> client ----------------------------------------------------------------
 
 export const LimitsSchema = z.object({
@@ -56,7 +77,14 @@ export const LimitsSchema = z.object({
   sendBurst: z.number(),
   userSendsPerSecond: z.number(),
   userSendBurst: z.number(),
+  requestsPerSecond: z.number(),
+  requestBurst: z.number(),
+  userRequestsPerSecond: z.number(),
+  userRequestBurst: z.number(),
+  userChangesPerMinute: z.number(),
+  userChangeBurst: z.number(),
   maxPageSize: z.number().int(),
+  maxPageBytes: z.number().int(),
   maxGroupMembers: z.number().int(),
   helloTimeoutMs: z.number().int(),
   maxBadFrames: z.number().int(),

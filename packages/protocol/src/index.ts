@@ -2,6 +2,7 @@
 export * from './ids.js';
 export * from './codes.js';
 export * from './limits.js';
+export * from './rates.js';
 export * from './model.js';
 export * from './frames.js';
 export * from './rest.js';

@@ -13,8 +13,22 @@ export interface Limits {
   userSendsPerSecond: number;
   /** Burst above the per-user rate. */
   userSendBurst: number;
+  /** Sustained requests per second per connection, in cost units (rates.ts, `requests`). */
+  requestsPerSecond: number;
+  /** Burst of requests above the per-connection rate. */
+  requestBurst: number;
+  /** Sustained requests per second per user, over all devices and REST together. */
+  userRequestsPerSecond: number;
+  /** Burst above the per-user request rate. */
+  userRequestBurst: number;
+  /** Sustained changes (conversations created, renamed, members, roles, settings) per minute per user, in cost units (rates.ts, `changes`). */
+  userChangesPerMinute: number;
+  /** Burst above the per-user change rate. */
+  userChangeBurst: number;
   /** Largest page of messages returned by history and sync. */
   maxPageSize: number;
+  /** Largest history or sync page in bytes of its entries' JSON; a page holds at least one entry. */
+  maxPageBytes: number;
   /** Most members a group may have, owner included. */
   maxGroupMembers: number;
   /** Time a new connection has to send `hello`. */
@@ -23,9 +37,9 @@ export interface Limits {
   maxBadFrames: number;
   /** Mean interval of server pings (each connection gets its own jittered schedule). */
   heartbeatIntervalMs: number;
-  /** A connection silent (no pong, no frame) for this long is dropped and its device counts as gone. */
+  /** A connection that answers none of the node's pings for this long is dropped and its device counts as gone (frames and unsolicited pongs do not count: answering a ping shows the client reads). */
   heartbeatTimeoutMs: number;
-  /** A sender's typing signals are forwarded at most once per this interval per conversation. */
+  /** A member's typing state is forwarded at most once per this interval per conversation, whatever its value (the latest wins). */
   typingIntervalMs: number;
   /** A typing indicator expires after this long unless renewed. */
   typingTtlMs: number;
@@ -40,7 +54,14 @@ export const DEFAULT_LIMITS: Limits = {
   sendBurst: 60,
   userSendsPerSecond: 60,
   userSendBurst: 120,
+  requestsPerSecond: 20,
+  requestBurst: 100,
+  userRequestsPerSecond: 50,
+  userRequestBurst: 250,
+  userChangesPerMinute: 60,
+  userChangeBurst: 60,
   maxPageSize: 200,
+  maxPageBytes: 256 * 1024,
   maxGroupMembers: 1000,
   helloTimeoutMs: 10_000,
   maxBadFrames: 50,

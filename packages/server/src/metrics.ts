@@ -8,6 +8,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** What the node reads at scrape time. */
 export interface MetricSources {
   connections(): number;
+  /** WebSocket connections not yet past `hello`. */
+  pendingConnections(): number;
   /** Bytes waiting to be written to the node's connections: the sum and the largest. */
   outbound(): { total: number; max: number };
   writerDepth(): number;
@@ -35,7 +37,10 @@ export class Metrics {
   readonly gapFills: Counter;
   readonly storeCalls: Counter<'method'>;
   readonly catchUpPages: Counter;
-  readonly slowConsumers: Counter;
+  readonly slowConsumers: Counter<'bound'>;
+  readonly admissionRefused: Counter<'reason'>;
+  readonly passwordWork: Counter<'op'>;
+  readonly rateLimited: Counter<'budget'>;
   readonly reorderHeld: Counter;
   readonly reorderGaveUp: Counter;
   readonly http: Counter<'method' | 'route' | 'status'>;
@@ -69,7 +74,11 @@ export class Metrics {
     new Gauge({ name: 'confab_outbound_buffered_bytes_max', help: 'Bytes waiting to be written to the most backed-up connection.', registers, collect() { this.set(sources.outbound().max); } });
     new Gauge({ name: 'confab_writer_queue_entries', help: 'Entries waiting for the next group commit.', registers, collect() { this.set(sources.writerDepth()); } });
     new Gauge({ name: 'confab_bus_envelopes_dropped', help: 'Envelopes the bus dropped since the node started (Redis away or too slow); only grows.', registers, collect() { this.set(sources.busDropped()); } });
-    this.slowConsumers = new Counter({ name: 'confab_slow_consumers_total', help: 'Connections closed with 4104 slow_consumer, by the bound they passed: MAX_OUTBOUND_BYTES of live frames waiting in the node (buffered), or sent and not read for 2 s (unread).', labelNames: ['bound'], registers });
+    this.slowConsumers = new Counter({ name: 'confab_slow_consumers_total', help: 'Connections closed with 4104 slow_consumer, by the bound they passed: MAX_OUTBOUND_BYTES of frames waiting in the node (buffered), sent and not read for 2 s (unread), or dropped for answering no ping for the heartbeat timeout, with frames written to it that it never read (stalled: terminated without a close frame, not 4104).', labelNames: ['bound'], registers });
+    this.passwordWork = new Counter({ name: 'confab_password_hashes_total', help: 'Passwords hashed with argon2id: for a registration (hash) or checked for a login (verify); each takes tens of milliseconds of a core.', labelNames: ['op'], registers });
+    this.admissionRefused = new Counter({ name: 'confab_admission_refused_total', help: 'WebSocket upgrades refused before the handshake, by reason: too many connections waiting for hello on the node (pending_node) or from the address (pending_address), or too many new connections per second from the address (rate_address).', labelNames: ['reason'], registers });
+    this.rateLimited = new Counter({ name: 'confab_rate_limited_total', help: 'Frames and REST requests refused with rate_limited before they ran, by budget (sends, requests, changes, password, address; unread: a WebSocket connection that has not read what was sent to it; pipelined: too many answers waiting for one HTTP connection).', labelNames: ['budget'], registers });
+    new Gauge({ name: 'confab_connections_pending', help: 'WebSocket connections not yet past hello (not authenticated yet).', registers, collect() { this.set(sources.pendingConnections()); } });
     this.reorderHeld = new Counter({ name: 'confab_reorder_held_total', help: 'Entries that reached this node ahead of an earlier one of their conversation and waited for it (cluster).', registers });
     this.reorderGaveUp = new Counter({ name: 'confab_reorder_gave_up_total', help: 'Waits that ended without the earlier entry: the gap went on to the connections, which read it from the store.', registers });
   }

@@ -27,10 +27,21 @@ export function tempDir(prefix = 'confab-test-'): string {
   return dir;
 }
 
-/** Starts a node in this process on a free port with a fresh data directory; `config` overrides options (STORE=postgres, say). */
-export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits>; config?: Partial<Omit<Config, 'limits'>>; env?: NodeJS.ProcessEnv } = {}): Promise<TestNode> {
+/**
+ * The node options of setup that no real client does: the tests register dozens of accounts from
+ * one address (127.0.0.1) in seconds, which the per-address and per-node password budgets are
+ * there to refuse. Every other limit keeps its default; the tests of these budgets
+ * (hostile-*.test.ts) start their nodes with `defaults: true`.
+ */
+export const SETUP_ARGS = ['--registrations-per-address', '0', '--password-checks-per-address', '0', '--password-checks-per-second', '0'];
+
+/**
+ * Starts a node in this process on a free port with a fresh data directory; `config` overrides
+ * options (STORE=postgres, say); `defaults` keeps the password budgets too (see SETUP_ARGS).
+ */
+export async function startNode(opts: { dataDir?: string; limits?: Partial<Limits>; config?: Partial<Omit<Config, 'limits'>>; env?: NodeJS.ProcessEnv; defaults?: boolean } = {}): Promise<TestNode> {
   const dataDir = opts.dataDir ?? tempDir();
-  const base = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'], opts.env ?? {});
+  const base = loadConfig(['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent', ...(opts.defaults ? [] : SETUP_ARGS)], opts.env ?? {});
   const config = { ...base, ...opts.config, limits: { ...base.limits, ...opts.limits } };
   const node = await build(config);
   const url = await node.listen();
@@ -54,7 +65,7 @@ export interface ChildNode {
 
 /** Starts `confab serve` as a child process (for kill -9 tests); resolves once it listens. */
 export function spawnNode(dataDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ChildNode> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...extraArgs], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, ...SETUP_ARGS, ...extraArgs], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

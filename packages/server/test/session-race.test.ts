@@ -10,6 +10,7 @@ import { MemorySessions } from '../src/adapters/memory/memory-sessions.js';
 import type { Store } from '../src/ports/store.js';
 import { StoreUnavailableError } from '../src/errors.js';
 import { Metrics } from '../src/metrics.js';
+import { UserBudgets } from '../src/core/user-limits.js';
 
 const C = '01a2026d-7606-705c-bed7-fb9a4afb2868';
 const U = '01a2026d-759c-72cf-bcf4-95578b9fbd3a';
@@ -34,10 +35,11 @@ function harness(opts: { failMemberOnce?: boolean } = {}) {
     nodeId: 'n1', limits: { ...DEFAULT_LIMITS, maxPageSize: 3 }, store,
     auth: { authenticate: () => Promise.resolve({ userId: U, deviceId: 'd', username: 'u', expiresAt: Date.now() + 600_000 }) },
     hub, sessions: new MemorySessions(), log: pino({ level: 'silent' }),
-    metrics: new Metrics({ connections: () => 1, outbound: () => ({ total: 0, max: 0 }), writerDepth: () => 0, busDropped: () => 0 }, { node: 'n1' }),
+    budgets: new UserBudgets(DEFAULT_LIMITS), maxOutboundBytes: 1024 * 1024,
+    metrics: new Metrics({ connections: () => 1, pendingConnections: () => 0, outbound: () => ({ total: 0, max: 0 }), writerDepth: () => 0, busDropped: () => 0 }, { node: 'n1' }),
     presence: { connect: () => undefined, disconnect: () => undefined, unwatch: () => undefined },
   } as unknown as GatewayContext;
-  const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, push: (t) => { frames.push(JSON.parse(t) as ServerFrame); }, pushShared: (f) => { frames.push(JSON.parse(f.text) as ServerFrame); }, close: () => undefined }, ctx);
+  const session = new ClientSession('s1', { send: (t) => { frames.push(JSON.parse(t) as ServerFrame); return Promise.resolve(); }, push: (t) => { frames.push(JSON.parse(t) as ServerFrame); }, pushShared: (f) => { frames.push(JSON.parse(f.text) as ServerFrame); }, close: () => undefined, backlog: () => 0, helloDone: () => undefined }, ctx);
   const commit = (seq: number) => { log.push(entry(seq)); session.deliverLive(entry(seq)); };
   const until = async (pred: () => boolean) => { for (let i = 0; i < 1000 && !pred(); i++) await new Promise((r) => setImmediate(r)); assert.ok(pred(), 'condition not reached'); };
   const delivered = () => frames.flatMap((f) => (f.type === 'sync.page' ? f.messages.map((m) => m.seq) : f.type === 'message' ? [f.message.seq] : []));

@@ -15,11 +15,15 @@ export class AuthService {
     /** Called when a device is logged out or revoked, so its open connections can be closed. */
     private readonly onRevoked: (userId: UserId, deviceId: DeviceId) => void = () => undefined,
     private readonly now: () => number = Date.now,
+    /** Told of every password hashed (`hash`: register) or checked (`verify`: login): the most expensive work an anonymous client can cause. */
+    private readonly onPasswordWork: (op: 'hash' | 'verify') => void = () => undefined,
   ) {}
 
   async register(username: string, password: string, deviceName?: string): Promise<Session> {
     checkPasswordPolicy(password, username);
-    const user: UserRecord = { id: newUserId(), username, passwordHash: await hashPassword(password), createdAt: this.now() };
+    // A taken name is refused before the password is hashed: a flood of attempts at one name costs a lookup each, not an argon2id hash.
+    if (await this.store.userByUsername(username)) throw new AppError('username_taken', `The username "${username}" is taken.`);
+    const user: UserRecord = { id: newUserId(), username, passwordHash: await this.#hash(password), createdAt: this.now() };
     if (!(await this.store.createUser(user))) throw new AppError('username_taken', `The username "${username}" is taken.`);
     return this.#newDevice(user, deviceName);
   }
@@ -28,6 +32,7 @@ export class AuthService {
     // No account has a password this long: refused without hashing (whether or not the user exists).
     if (Buffer.byteLength(password, 'utf8') > PASSWORD_MAX_LOGIN_BYTES) throw new AppError('invalid_credentials');
     const user = await this.store.userByUsername(username);
+    this.onPasswordWork('verify');
     const ok = await verifyPassword(user?.passwordHash, password);
     if (!user || !ok) throw new AppError('invalid_credentials');
     return this.#newDevice(user, deviceName);
@@ -60,6 +65,11 @@ export class AuthService {
     const user = await this.store.userById(claims.userId);
     if (!user) throw new AppError('invalid_token');
     return { ...claims, username: user.username };
+  }
+
+  #hash(password: string): Promise<string> {
+    this.onPasswordWork('hash');
+    return hashPassword(password);
   }
 
   async #newDevice(user: UserRecord, deviceName?: string): Promise<Session> {

@@ -130,10 +130,19 @@ export class ConversationService {
     return this.members(me, id);
   }
 
-  /** Moves the caller's read cursor forward; tells the caller's other devices. */
-  async markRead(me: UserId, id: ConversationId, seq: number): Promise<{ conversationId: ConversationId; seq: number; unread: number }> {
-    const { conversation } = await requireMember(this.store, id, me);
+  /**
+   * Moves the caller's read cursor forward; tells the caller's other devices. A seq at or below
+   * the cursor writes nothing and tells no one; its answer is counted by a read (`count`) or
+   * not at all (the WebSocket `read` answers only `ok`: unread is then -1).
+   */
+  async markRead(me: UserId, id: ConversationId, seq: number, count = true): Promise<{ conversationId: ConversationId; seq: number; unread: number }> {
+    const { conversation, member } = await requireMember(this.store, id, me);
     if (seq > conversation.lastSeq) throw new AppError('seq_out_of_range', `The last seq of this conversation is ${conversation.lastSeq}.`);
+    if (seq <= member.readSeq) {
+      if (!count) return { conversationId: id, seq: member.readSeq, unread: -1 };
+      const now = (await this.store.unreadCounts(me, new Map([[id, conversation.lastSeq]]))).get(id);
+      return { conversationId: id, seq: now?.readSeq ?? member.readSeq, unread: now?.unread ?? 0 };
+    }
     const r = await this.store.advanceReadCursor(id, me, seq);
     this.fanout.read(id, me, r.readSeq, r.unread);
     this.receipts.touch(id);

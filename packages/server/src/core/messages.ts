@@ -5,7 +5,8 @@ import { AppError } from '../errors.js';
 import { newMessageId } from '../ids.js';
 import type { AppendRequest, AppendResult, Store } from '../ports/store.js';
 import { isAdmin, requireMember } from './access.js';
-import { UserSendLimiter } from './user-limits.js';
+import { fitting } from './pages.js';
+import type { UserBudgets } from './user-limits.js';
 import type { Writer } from './writer.js';
 
 export interface Committed {
@@ -23,23 +24,21 @@ export class MessageService {
   constructor(
     private readonly store: Store,
     private readonly writer: Writer,
-    private readonly limits: { maxMessageBytes: number; maxPageSize: number; userSendsPerSecond: number; userSendBurst: number },
+    private readonly limits: { maxMessageBytes: number; maxPageSize: number; maxPageBytes: number },
+    /** Per-user budgets; sends are charged here, so REST and every device count together. */
+    private readonly budgets: UserBudgets,
     private readonly now: () => number = Date.now,
-  ) {
-    this.#perUser = new UserSendLimiter(limits.userSendsPerSecond, limits.userSendBurst, now);
-  }
-
-  readonly #perUser: UserSendLimiter;
+  ) {}
 
   send(me: UserId, conversationId: ConversationId, clientId: string, text: string): Promise<Committed> {
     this.#checkText(text);
-    this.#perUser.charge(me);
+    this.budgets.charge('sends', me, 1);
     return this.#append({ conversationId, kind: 'message', messageId: newMessageId(), senderId: me, clientId, text, createdAt: this.now() });
   }
 
   async edit(me: UserId, conversationId: ConversationId, messageId: MessageId, clientId: string, text: string): Promise<Committed> {
     this.#checkText(text);
-    this.#perUser.charge(me);
+    this.budgets.charge('sends', me, 1);
     await requireMember(this.store, conversationId, me);
     const target = await this.#target(conversationId, messageId);
     if (target.sender !== me) throw new AppError('forbidden', 'You can only edit your own messages.');
@@ -47,7 +46,7 @@ export class MessageService {
   }
 
   async delete(me: UserId, conversationId: ConversationId, messageId: MessageId, clientId: string): Promise<Committed> {
-    this.#perUser.charge(me);
+    this.budgets.charge('sends', me, 1);
     const { conversation, member } = await requireMember(this.store, conversationId, me);
     const target = await this.#target(conversationId, messageId);
     const moderator = conversation.kind === 'group' && isAdmin(member);
@@ -55,17 +54,25 @@ export class MessageService {
     return this.#append({ conversationId, kind: 'delete', messageId: newMessageId(), senderId: me, clientId, text: '', createdAt: this.now(), targetId: messageId });
   }
 
-  /** A page of the log, always oldest first. `after` pages forward; otherwise backward from `before` (default: the end). */
+  /**
+   * A page of the log, always oldest first. `after` pages forward; otherwise backward from
+   * `before` (default: the end). At most `limit` (capped at maxPageSize) entries and about
+   * maxPageBytes of them; `hasMore` says that the next page in that direction has some.
+   */
   async history(me: UserId, conversationId: ConversationId, q: HistoryQuery): Promise<{ messages: Message[]; hasMore: boolean }> {
     await requireMember(this.store, conversationId, me);
     const limit = Math.min(q.limit ?? this.limits.maxPageSize, this.limits.maxPageSize);
     if (q.after !== undefined) {
       const rows = await this.store.readAfter(conversationId, q.after, limit + 1);
-      const messages = q.before === undefined ? rows : rows.filter((m) => m.seq < q.before!);
-      return { messages: messages.slice(0, limit), hasMore: messages.length > limit };
+      const inRange = q.before === undefined ? rows : rows.filter((m) => m.seq < q.before!);
+      const page = inRange.slice(0, limit);
+      const n = fitting(page, this.limits.maxPageBytes, 'start');
+      return { messages: page.slice(0, n), hasMore: inRange.length > n };
     }
     const rows = await this.store.readBefore(conversationId, q.before ?? Number.MAX_SAFE_INTEGER, limit + 1);
-    return { messages: rows.slice(Math.max(0, rows.length - limit)), hasMore: rows.length > limit };
+    const page = rows.slice(Math.max(0, rows.length - limit));
+    const n = fitting(page, this.limits.maxPageBytes, 'end');
+    return { messages: page.slice(page.length - n), hasMore: rows.length > n };
   }
 
   #checkText(text: string): void {

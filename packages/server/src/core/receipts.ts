@@ -31,10 +31,12 @@ export class ReceiptService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A device of `me` holds everything up to `seq`. */
+  /** A device of `me` holds everything up to `seq`; a seq the delivered cursor already covers writes nothing. */
   async received(me: UserId, id: ConversationId, seq: number): Promise<void> {
-    const { conversation } = await requireMember(this.store, id, me);
+    const { conversation, member } = await requireMember(this.store, id, me);
     if (seq > conversation.lastSeq) throw new AppError('seq_out_of_range', `The last seq of this conversation is ${conversation.lastSeq}.`);
+    // A receipt for what the cursor already covers writes nothing.
+    if (seq <= member.deliveredSeq) return;
     if (await this.store.advanceDeliveredCursor(id, me, seq)) this.touch(id);
   }
 

@@ -1,31 +1,31 @@
-// Per-user send rate, over every device and REST together (the per-connection bucket in the
-// gateway only bounds one socket).
-import type { UserId } from '@confab/protocol';
+// Per-user budgets (protocol rates.ts): sends, requests and changes, over every device and REST
+// together on this node (the per-connection buckets in the gateway only bound one socket).
+import type { Budget, Limits, UserId } from '@confab/protocol';
 import { AppError } from '../errors.js';
-import { TokenBucket } from './rate-limit.js';
+import { KeyedBuckets } from './rate-limit.js';
 
-/** Buckets idle this long are full again and can be forgotten. */
-const IDLE_MS = 60_000;
+export type UserBudget = Extract<Budget, 'sends' | 'requests' | 'changes'>;
 
-export class UserSendLimiter {
-  readonly #buckets = new Map<UserId, { bucket: TokenBucket; used: number }>();
+export class UserBudgets {
+  readonly #buckets: Record<UserBudget, KeyedBuckets<UserId>>;
+  readonly #what: Record<UserBudget, string>;
 
-  constructor(private readonly rate: number, private readonly burst: number, private readonly now: () => number = Date.now) {}
-
-  /** Charges one send to `user`; throws `rate_limited` with the wait when over the limit. */
-  charge(user: UserId): void {
-    const t = this.now();
-    let b = this.#buckets.get(user);
-    if (!b) {
-      if (this.#buckets.size >= 10_000) this.#prune(t);
-      this.#buckets.set(user, (b = { bucket: new TokenBucket(this.rate, this.burst, this.now), used: t }));
-    }
-    b.used = t;
-    const wait = b.bucket.take();
-    if (wait > 0) throw new AppError('rate_limited', `At most ${this.rate} sends per second per user; retry in ${wait} ms.`, { retryAfterMs: wait });
+  constructor(limits: Pick<Limits, 'userSendsPerSecond' | 'userSendBurst' | 'userRequestsPerSecond' | 'userRequestBurst' | 'userChangesPerMinute' | 'userChangeBurst'>, now: () => number = Date.now) {
+    this.#buckets = {
+      sends: new KeyedBuckets(limits.userSendsPerSecond, limits.userSendBurst, now),
+      requests: new KeyedBuckets(limits.userRequestsPerSecond, limits.userRequestBurst, now),
+      changes: new KeyedBuckets(limits.userChangesPerMinute / 60, limits.userChangeBurst, now),
+    };
+    this.#what = {
+      sends: `At most ${limits.userSendsPerSecond} sends per second per user`,
+      requests: `At most ${limits.userRequestsPerSecond} requests per second per user`,
+      changes: `At most ${limits.userChangesPerMinute} changes per minute per user`,
+    };
   }
 
-  #prune(t: number): void {
-    for (const [u, b] of this.#buckets) if (t - b.used > IDLE_MS) this.#buckets.delete(u);
+  /** Charges `cost` to `user`'s budget; throws `rate_limited` with the wait when over it (nothing charged). */
+  charge(budget: UserBudget, user: UserId, cost: number): void {
+    const wait = this.#buckets[budget].take(user, cost);
+    if (wait > 0) throw new AppError('rate_limited', `${this.#what[budget]}; retry in ${wait} ms.`, { retryAfterMs: wait });
   }
 }

@@ -22,6 +22,11 @@ export class Coalescer<K> {
     }
   }
 
+  /** Forgets a pending key (its change was overtaken by another that went out at once). */
+  delete(key: K): void {
+    this.#pending.delete(key);
+  }
+
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;

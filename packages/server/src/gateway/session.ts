@@ -3,7 +3,7 @@
 // store catch-up and the live feed together without gap or duplicate (see
 // docs/architecture.md, "Offline sync and the catch-up race").
 import {
-  CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, PROTOCOL_VERSION, issuesOf,
+  CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, FRAME_RATES, PROTOCOL_VERSION, issuesOf,
   type ClientFrameOf, type ConversationId, type DeviceId, type Limits, type Message, type MessageId, type ServerFrame, type UserId,
 } from '@confab/protocol';
 import type { Logger } from 'pino';
@@ -15,7 +15,10 @@ import type { Fanout } from '../core/fanout.js';
 import type { MessageService } from '../core/messages.js';
 import type { PresenceService, PresenceWatcher } from '../core/presence.js';
 import type { ReceiptService } from '../core/receipts.js';
+import { fitting } from '../core/pages.js';
 import { TokenBucket } from '../core/rate-limit.js';
+import type { TypingService } from '../core/typing.js';
+import type { UserBudgets } from '../core/user-limits.js';
 import type { SessionRegistry } from '../ports/sessions.js';
 import type { Store } from '../ports/store.js';
 import type { Metrics } from '../metrics.js';
@@ -30,7 +33,12 @@ export interface Transport {
   push(text: string): void;
   /** Queues a frame that goes unchanged to many connections (live entries, receipts): the hot path. */
   pushShared(frame: SharedFrame): void;
+  /** Closes with a close frame; the socket is gone within a short grace whether or not the peer answers. */
   close(code: number, reason: string): void;
+  /** Bytes written to the client and not yet shown read, plus those waiting in the node for it. */
+  backlog(): number;
+  /** `hello` is over (authenticated or not): the connection no longer counts as unauthenticated. */
+  helloDone(): void;
 }
 
 /**
@@ -56,6 +64,13 @@ export interface GatewayContext {
   messages: MessageService;
   receipts: ReceiptService;
   presence: PresenceService;
+  typing: TypingService;
+  /** Per-user budgets (requests here; sends are charged by the message service). */
+  budgets: UserBudgets;
+  /** Node-wide admission of new sessions, taken once a `hello` token checks out (absent: no cap). */
+  admission?: TokenBucket | undefined;
+  /** The connection's outbound budget (MAX_OUTBOUND_BYTES): past three quarters of it unread, no more work is done for it. */
+  maxOutboundBytes: number;
   fanout: Fanout;
   hub: LocalHub;
   sessions: SessionRegistry;
@@ -87,6 +102,15 @@ type Auth = { userId: UserId; deviceId: DeviceId; username: string; expiresAt: n
 const MAX_PENDING_BEFORE_OPEN = 100;
 /** Unread counts changed by new or deleted entries are pushed at most this often. */
 const UNREAD_PUSH_MS = 500;
+/**
+ * Requests that read the store (history, sync, presence.watch, read) run at most this many at a
+ * time per connection; up to MAX_QUEUED more wait their turn, in order, and any more are refused.
+ * A burst of 120 `history` frames costs a few pages' worth of memory at a time, not 120 pages.
+ */
+const MAX_IN_FLIGHT = 4;
+const MAX_QUEUED = 32;
+/** A conversation's `updated` frame (a new view of it) goes to a connection at most this often: 200 renames cost each member a few views, not 200. */
+const CONVERSATION_PUSH_MS = 1000;
 
 export class ClientSession implements PresenceWatcher {
   readonly id: string;
@@ -95,7 +119,9 @@ export class ClientSession implements PresenceWatcher {
   #draining = false;
   #auth: Auth | undefined;
   readonly #streams = new Map<ConversationId, Stream>();
-  readonly #bucket: TokenBucket;
+  /** Per-connection budgets (protocol FRAME_RATES). */
+  readonly #sends: TokenBucket;
+  readonly #requests: TokenBucket;
   #badFrames = 0;
   #pending: string[] = [];
   #helloTimer: NodeJS.Timeout | undefined;
@@ -112,15 +138,20 @@ export class ClientSession implements PresenceWatcher {
   /** Conversations whose unread count may have changed. */
   readonly #unreadOut: Coalescer<ConversationId>;
   readonly #unreadSent = new Map<ConversationId, string>();
-  /** When this connection last forwarded `typing: true`, per conversation. */
-  readonly #typingAt = new Map<ConversationId, number>();
+  /** Store-reading requests running, and those waiting for one of them to end. */
+  #inFlight = 0;
+  readonly #queued: (() => void)[] = [];
+  /** Conversations whose view changed (`updated`), sent coalesced. */
+  readonly #conversationsOut: Coalescer<ConversationId>;
 
   constructor(id: string, private readonly transport: Transport, private readonly ctx: GatewayContext) {
     this.id = id;
-    this.#bucket = new TokenBucket(ctx.limits.sendsPerSecond, ctx.limits.sendBurst);
+    this.#sends = new TokenBucket(ctx.limits.sendsPerSecond, ctx.limits.sendBurst);
+    this.#requests = new TokenBucket(ctx.limits.requestsPerSecond, ctx.limits.requestBurst);
     this.#helloTimer = setTimeout(() => this.#close('hello_timeout'), ctx.limits.helloTimeoutMs);
     this.#presenceOut = new Coalescer(ctx.limits.presenceIntervalMs, (ids) => this.#flushPresence(ids));
     this.#unreadOut = new Coalescer(UNREAD_PUSH_MS, (ids) => void this.#flushUnread(ids));
+    this.#conversationsOut = new Coalescer(CONVERSATION_PUSH_MS, (ids) => { for (const id of ids) this.#sendView(id); });
   }
 
   get userId(): UserId | undefined {
@@ -155,7 +186,40 @@ export class ClientSession implements PresenceWatcher {
     if (!parsed.success) return this.#bad(id, new AppError('bad_request', 'The frame does not match its schema.', { details: issuesOf(parsed.error) }));
     this.ctx.metrics.frameIn(type);
     this.#badFrames = 0;
+    if (this.#state === 'open' && this.#auth && parsed.data.type !== 'hello') {
+      const refused = this.#charge(parsed.data.type, this.#auth.userId);
+      if (refused) return this.#error(id, refused);
+    }
     this.#handle(parsed.data);
+  }
+
+  /**
+   * What a frame costs (protocol FRAME_RATES), taken from this connection's budget and its user's;
+   * the refusal when over one, and nothing is done for it then. A client that has not read what
+   * was written to it gets no more work done either: it must read first.
+   */
+  #charge(type: ClientFrame['type'], me: UserId): AppError | undefined {
+    const unread = this.#unread();
+    if (unread) return unread;
+    const rate = FRAME_RATES[type];
+    let refused: AppError | undefined;
+    if (rate.budget === 'sends') {
+      const wait = this.#sends.take(rate.cost);
+      if (wait > 0) refused = new AppError('rate_limited', `At most ${this.ctx.limits.sendsPerSecond} sends per second; retry in ${wait} ms.`, { retryAfterMs: wait });
+    } else if (rate.budget === 'requests') {
+      const wait = this.#requests.wait(rate.cost);
+      if (wait > 0) refused = new AppError('rate_limited', `At most ${this.ctx.limits.requestsPerSecond} requests per second per connection; retry in ${wait} ms.`, { retryAfterMs: wait });
+      else {
+        try {
+          this.ctx.budgets.charge('requests', me, rate.cost);
+          this.#requests.take(rate.cost);
+        } catch (err) {
+          refused = toAppError(err);
+        }
+      }
+    }
+    if (refused) this.ctx.metrics.rateLimited.labels(rate.budget).inc();
+    return refused;
   }
 
   onBinary(): void {
@@ -179,6 +243,7 @@ export class ClientSession implements PresenceWatcher {
     clearTimeout(this.#expiryTimer);
     this.#presenceOut.stop();
     this.#unreadOut.stop();
+    this.#conversationsOut.stop();
     this.ctx.presence.unwatch(this);
     if (wasOpen && this.#auth) {
       this.ctx.presence.disconnect(this.#auth.userId, this.id);
@@ -228,10 +293,22 @@ export class ClientSession implements PresenceWatcher {
   conversationChanged(change: 'added' | 'updated' | 'removed', conversationId: ConversationId): void {
     if (this.#state !== 'open' || !this.#auth) return;
     if (change === 'removed') {
+      this.#conversationsOut.delete(conversationId);
       this.#streams.delete(conversationId);
       this.#sendNow({ type: 'conversation', change, conversationId });
       return;
     }
+    if (change === 'updated') {
+      this.#conversationsOut.add(conversationId);
+      return;
+    }
+    this.#conversationsOut.delete(conversationId);
+    this.#sendView(conversationId, 'added');
+  }
+
+  /** Sends the conversation as the user sees it now (`updated`, or `added`); `removed` if they are no longer in it. */
+  #sendView(conversationId: ConversationId, change: 'added' | 'updated' = 'updated'): void {
+    if (this.#state !== 'open' || !this.#auth) return;
     this.ctx.conversations.get(this.#auth.userId, conversationId).then(
       (conversation) => this.#sendNow({ type: 'conversation', change, conversationId, conversation }),
       (err: unknown) => {
@@ -293,17 +370,17 @@ export class ClientSession implements PresenceWatcher {
       case 'delete':
         return this.#mutate(frame, me);
       case 'read':
-        return this.#request(frame.id, async () => {
-          await this.ctx.conversations.markRead(me, frame.conversationId as ConversationId, frame.seq);
+        return this.#bounded(frame.id, async () => {
+          await this.ctx.conversations.markRead(me, frame.conversationId as ConversationId, frame.seq, false);
           this.#sendNow({ type: 'ok', id: frame.id });
         });
       case 'history':
-        return this.#request(frame.id, async () => {
+        return this.#bounded(frame.id, async () => {
           const page = await this.ctx.messages.history(me, frame.conversationId as ConversationId, frame);
           await this.#send({ type: 'history.result', id: frame.id, conversationId: frame.conversationId, ...page });
         });
       case 'sync':
-        return this.#request(frame.id, async () => {
+        return this.#bounded(frame.id, async () => {
           const cid = frame.conversationId as ConversationId;
           const { conversation } = await requireMember(this.ctx.store, cid, me);
           if (frame.after > conversation.lastSeq) throw new AppError('seq_out_of_range', `The last seq of this conversation is ${conversation.lastSeq}.`);
@@ -322,13 +399,16 @@ export class ClientSession implements PresenceWatcher {
         done.catch((err: unknown) => this.#error(frame.id, toAppError(err)));
         return;
       }
-      case 'typing':
-        return this.#typing(me, frame.conversationId as ConversationId, frame.typing);
+      case 'typing': {
+        const cid = frame.conversationId as ConversationId;
+        this.ctx.typing.set({ userId: me, username: this.#auth.username }, cid, frame.typing, () => this.#error(undefined, new AppError('forbidden', 'You are not a member of this conversation.')));
+        return;
+      }
       case 'presence.set':
         this.ctx.presence.setStatus(me, this.id, frame.status);
         return;
       case 'presence.watch':
-        return this.#request(frame.id, async () => {
+        return this.#bounded(frame.id, async () => {
           const wanted = [...new Set(frame.userIds)] as UserId[];
           const allowed = new Set(await this.ctx.store.sharedWith(me, wanted));
           // Changes that arrive while the answer is being put together wait for it, so the
@@ -345,24 +425,6 @@ export class ClientSession implements PresenceWatcher {
           }
         });
     }
-  }
-
-  #typing(me: UserId, cid: ConversationId, typing: boolean): void {
-    const now = Date.now();
-    if (typing) {
-      if (now - (this.#typingAt.get(cid) ?? -Infinity) < this.ctx.limits.typingIntervalMs) return; // throttled: dropped
-      this.#typingAt.set(cid, now);
-    } else {
-      this.#typingAt.delete(cid);
-    }
-    const from = { userId: me, username: this.#auth!.username };
-    this.ctx.store.memberIds(cid).then((members) => {
-      if (!members.includes(me)) {
-        this.#typingAt.delete(cid);
-        return this.#error(undefined, new AppError('forbidden', 'You are not a member of this conversation.'));
-      }
-      this.ctx.fanout.typing(cid, from, typing, members.filter((u) => u !== me));
-    }, (err: unknown) => this.#error(undefined, toAppError(err)));
   }
 
   #flushPresence(ids: UserId[]): void {
@@ -424,8 +486,6 @@ export class ClientSession implements PresenceWatcher {
 
   #mutate(frame: ClientFrameOf<'send'> | ClientFrameOf<'edit'> | ClientFrameOf<'delete'>, me: UserId): void {
     if (this.#draining) return this.#error(frame.id, new AppError('unavailable', 'This node is shutting down; nothing was committed. Resend with the same client id after reconnecting.'));
-    const wait = this.#bucket.take();
-    if (wait > 0) return this.#error(frame.id, new AppError('rate_limited', `At most ${this.ctx.limits.sendsPerSecond} sends per second; retry in ${wait} ms.`, { retryAfterMs: wait }));
     const cid = frame.conversationId as ConversationId;
     let op: Promise<{ message: Message; duplicate: boolean }>;
     if (frame.type === 'send') {
@@ -449,6 +509,7 @@ export class ClientSession implements PresenceWatcher {
   async #hello(frame: ClientFrameOf<'hello'>): Promise<void> {
     if (frame.v !== PROTOCOL_VERSION) {
       this.#error(undefined, new AppError('unsupported_version', `This server speaks protocol v${PROTOCOL_VERSION}.`));
+      this.transport.helloDone();
       return this.#close('unsupported_version');
     }
     this.#state = 'authenticating';
@@ -458,6 +519,7 @@ export class ClientSession implements PresenceWatcher {
     } catch (err) {
       const e = toAppError(err);
       this.#state = 'hello';
+      this.transport.helloDone();
       this.#error(undefined, e);
       if (e.code === 'token_expired') return this.#close('token_expired');
       if (e.code === 'invalid_token') return this.#close('auth_failed');
@@ -465,6 +527,10 @@ export class ClientSession implements PresenceWatcher {
       return;
     }
     if (this.#state !== 'authenticating') return; // closed meanwhile
+    this.transport.helloDone();
+    // Admission control counts only connections whose token checked out: a flood of upgrades
+    // without one (or with a forged one) cannot use up the node's allowance of new sessions.
+    if (this.ctx.admission && this.ctx.admission.take() > 0) return this.#close('try_again_later');
     // Checked and counted in one synchronous step, so concurrent hellos cannot both slip in.
     const cap = this.ctx.maxConnectionsPerUser ?? 0;
     if (cap > 0 && this.ctx.hub.countOf(auth.userId) >= cap) {
@@ -546,7 +612,9 @@ export class ClientSession implements PresenceWatcher {
     s.unread = undefined; // pages carry entries as they are now (deleted ones blanked): ask the store after
     try {
       for (;;) {
-        const page = (await this.ctx.store.readAfter(cid, s.delivered, this.ctx.limits.maxPageSize)).filter((m) => m.seq > s.delivered);
+        const read = (await this.ctx.store.readAfter(cid, s.delivered, this.ctx.limits.maxPageSize)).filter((m) => m.seq > s.delivered);
+        // At most maxPageBytes a page: the rest of what was read comes in the next one.
+        const page = read.slice(0, fitting(read, this.ctx.limits.maxPageBytes, 'start'));
         if (this.#state !== 'open') return;
         if (this.#streams.get(cid) !== s) {
           // Removed from the conversation meanwhile: the `conversation` frame said so.
@@ -557,7 +625,7 @@ export class ClientSession implements PresenceWatcher {
           s.delivered = page[page.length - 1]!.seq;
           await this.#send({ type: 'sync.page', conversationId: cid, messages: page });
         }
-        if (page.length < this.ctx.limits.maxPageSize && s.liveMax <= s.delivered) break;
+        if (read.length < this.ctx.limits.maxPageSize && page.length === read.length && s.liveMax <= s.delivered) break;
       }
     } catch (err) {
       s.filling = false;
@@ -576,12 +644,51 @@ export class ClientSession implements PresenceWatcher {
 
   // ---- output -------------------------------------------------------------------------
 
-  #request(id: string, fn: () => Promise<void>): void {
-    fn().catch((err: unknown) => {
+  #request(id: string, fn: () => Promise<void>, done?: () => void): void {
+    void fn().catch((err: unknown) => {
       const e = toAppError(err);
       if (e.code === 'internal') this.ctx.log.error({ err, conn: this.id }, 'request failed');
       this.#error(id, e);
-    });
+    }).finally(done);
+  }
+
+  /** The refusal for a connection with more than three quarters of its outbound budget unread. */
+  #unread(): AppError | undefined {
+    const backlog = this.transport.backlog();
+    if (backlog <= (this.ctx.maxOutboundBytes * 3) / 4) return undefined;
+    this.ctx.metrics.rateLimited.labels('unread').inc();
+    return new AppError('rate_limited', `${backlog} bytes sent to this connection are not read yet; read them first.`, { retryAfterMs: 500 });
+  }
+
+  /**
+   * A request that reads the store, run when fewer than MAX_IN_FLIGHT of this connection's are;
+   * queued otherwise (refused past MAX_QUEUED). When its turn comes, a connection that has not
+   * read what was written to it gets a refusal instead of the work.
+   */
+  #bounded(id: string, fn: () => Promise<void>): void {
+    const run = () => {
+      if (this.#state !== 'open') return;
+      const refused = this.#unread();
+      if (refused) {
+        this.#error(id, refused);
+        return this.#next();
+      }
+      this.#inFlight++;
+      this.#request(id, fn, () => {
+        this.#inFlight--;
+        this.#next();
+      });
+    };
+    if (this.#inFlight < MAX_IN_FLIGHT) return run();
+    if (this.#queued.length >= MAX_QUEUED) {
+      this.ctx.metrics.rateLimited.labels('requests').inc();
+      return this.#error(id, new AppError('rate_limited', `At most ${MAX_IN_FLIGHT + MAX_QUEUED} requests may wait for their answers on one connection; wait for the answers.`, { retryAfterMs: 250 }));
+    }
+    this.#queued.push(run);
+  }
+
+  #next(): void {
+    if (this.#inFlight < MAX_IN_FLIGHT) this.#queued.shift()?.();
   }
 
   #bad(id: string | undefined, e: AppError): void {

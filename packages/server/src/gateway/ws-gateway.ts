@@ -1,15 +1,19 @@
-// The WebSocket adapter: binds `ws` to ClientSession. Size limits, UTF-8 and binary checks
-// happen here so a bad frame becomes an error frame, not a dropped connection.
+// The WebSocket adapter: binds `ws` to ClientSession. Host, origin and admission checks happen
+// at the upgrade, before anything is allocated for a connection; size limits, UTF-8 and binary
+// checks happen here so a bad frame becomes an error frame, not a dropped connection; and every
+// byte written to a connection goes through one outbound budget (#out).
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as wsModule from 'ws';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { AppError } from '../errors.js';
+import type { AddressOf } from '../http/client-address.js';
+import type { HostPolicy } from '../http/hosts.js';
 import type { OriginPolicy } from '../http/origins.js';
 import { CLOSE_CODES } from '@confab/protocol';
-import { TokenBucket } from '../core/rate-limit.js';
+import { KeyedBuckets } from '../core/rate-limit.js';
 import { ClientSession, type GatewayContext, type SharedFrame } from './session.js';
 
 export const WS_PATH = '/v1/ws';
@@ -22,11 +26,10 @@ const SLOW_CONSUMER = Object.assign(new Error('slow consumer: outbound bound pas
 
 /**
  * What the gateway knows of how far a connection has read (see WsGateway#out): counted in bytes
- * of the live frames pushed to it. Catch-up pages and answers are paced by the writes themselves
- * and are not counted.
+ * of every frame written to it, live frames, answers and catch-up pages alike.
  */
 interface ReadProgress {
-  /** Bytes of live frames written to the connection so far (into the node's or the kernel's buffers). */
+  /** Bytes of frames written to the connection so far (into the node's or the kernel's buffers). */
   pushed: number;
   /** `pushed` as of the last probe the client answered: it has read all of that. */
   read: number;
@@ -34,14 +37,19 @@ interface ReadProgress {
   probe: number;
   /** When the outstanding probe was sent (ms). */
   probeSentAt: number;
+  /** A secret of this connection in every probe, so that a client that does not read cannot answer one. */
+  nonce: string;
   /** Frames held in the node while the client is more than half the bound behind, oldest first. */
   held: Held[];
-  /** Bytes of the live frames in `held`. */
+  /** Bytes of the frames in `held`. */
   heldBytes: number;
 }
 
-/** A frame waiting in the node for its connection to read: a live one, or an answer to be written with a callback. */
-type Held = { text: string; wire: Uint8Array; done?: undefined } | { text: string; wire?: undefined; done: () => void };
+/** A frame waiting in the node for its connection to read, with what to call once it is written (catch-up pacing). */
+interface Held { text: string; wire: Uint8Array; done: (() => void) | undefined }
+
+/** How long a connection closed by the node may take to answer the close frame before its socket is destroyed. */
+const CLOSE_GRACE_MS = 2000;
 
 /**
  * How long a probe may go unanswered before its connection counts as behind (see WsGateway#out).
@@ -85,6 +93,28 @@ function rawSocketOf(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _sender?: { _state?: number } })._sender?._state === 0 ? socketOf(ws) : undefined;
 }
 
+/** What the gateway needs besides the sessions' context. */
+export interface GatewayOptions {
+  origins?: OriginPolicy | undefined;
+  hosts?: HostPolicy | undefined;
+  /** The client address of an upgrade request (TRUST_PROXY aware). */
+  addressOf: AddressOf;
+  /** New connections per client address per second, two seconds' worth at once (0: no limit). */
+  newSessionsPerAddress: number;
+  /** Connections not yet past `hello`, per client address and on the node (0: no cap). */
+  maxPendingPerAddress: number;
+  maxPendingConnections: number;
+  /** Back-pressure: the outbound budget of one connection (MAX_OUTBOUND_BYTES). */
+  maxOutboundBytes: number;
+}
+
+/** An HTTP answer written to a socket instead of an upgrade: the protocol's error body, then the socket ends. */
+function refuseUpgrade(socket: Duplex, status: string, error: AppError, headers: string[] = []): void {
+  const body = JSON.stringify({ error: error.toBody() });
+  socket.once('finish', () => socket.destroy());
+  socket.end([`HTTP/1.1 ${status}`, 'Content-Type: application/json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, ...headers, 'Connection: close', '', body].join('\r\n'));
+}
+
 export class WsGateway {
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<WebSocket, ClientSession>();
@@ -92,9 +122,12 @@ export class WsGateway {
   readonly #heartbeats = new Map<WebSocket, NodeJS.Timeout>();
   #closing = false;
 
-  /** Admission control: new sessions per second (absent: no cap). */
-  readonly #admission: TokenBucket | undefined;
-  /** Back-pressure: most bytes waiting to be written to one connection before it is cut off. */
+  /** New connections per client address (admission before authentication). */
+  readonly #perAddress: KeyedBuckets<string>;
+  /** Connections not yet past `hello`, by client address, and in all. */
+  readonly #pending = new Map<string, number>();
+  #pendingTotal = 0;
+  /** Back-pressure: the outbound budget of one connection. */
   private readonly maxOutboundBytes: number;
   /** Sockets corked in this turn of the event loop (see #write), with the bytes corked in each. */
   readonly #corked = new Map<Socket, number>();
@@ -103,10 +136,9 @@ export class WsGateway {
     this.#corked.clear();
   };
 
-  constructor(server: Server, private readonly ctx: GatewayContext, opts: { origins?: OriginPolicy; newSessionsPerSecond?: number; maxOutboundBytes: number }) {
-    const { origins, newSessionsPerSecond: rate = 0 } = opts;
+  constructor(server: Server, private readonly ctx: GatewayContext, private readonly opts: GatewayOptions) {
     this.maxOutboundBytes = opts.maxOutboundBytes;
-    this.#admission = rate > 0 ? new TokenBucket(rate, Math.max(1, rate)) : undefined;
+    this.#perAddress = new KeyedBuckets(opts.newSessionsPerAddress, opts.newSessionsPerAddress * 2);
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames past 4x the limit are not even buffered: ws closes with 1009.
@@ -115,39 +147,16 @@ export class WsGateway {
       skipUTF8Validation: true,
       perMessageDeflate: false,
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      // Node removes the HTTP server's error listener before 'upgrade': without one, a peer
-      // that resets the connection would raise an unhandled 'error' and end the process.
-      socket.on('error', () => socket.destroy());
-      const path = (req.url ?? '').split('?')[0];
-      if (path !== WS_PATH || this.#closing) {
-        socket.once('finish', () => socket.destroy());
-        socket.end(`HTTP/1.1 ${this.#closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-        return;
-      }
-      if (origins && !origins.allows(req.headers.origin, req.headers.host)) {
-        // A page of another site may not open a socket with its visitor's browser.
-        const body = JSON.stringify({ error: new AppError('origin_not_allowed', 'This origin may not open a WebSocket here (ALLOWED_ORIGINS).').toBody() });
-        socket.once('finish', () => socket.destroy());
-        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-        return;
-      }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        if (this.#admission && this.#admission.take() > 0) {
-          // Over the admission rate: the client learns why from the close code and backs off.
-          ws.on('error', () => undefined);
-          ws.close(CLOSE_CODES.try_again_later.code, 'try_again_later');
-          // A peer that never answers the close does not hold the socket for long.
-          setTimeout(() => ws.terminate(), 2000).unref();
-          return;
-        }
-        this.#accept(ws);
-      });
-    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
   }
 
   get connections(): number {
     return this.#sessions.size;
+  }
+
+  /** Connections not yet past `hello`. */
+  get pending(): number {
+    return this.#pendingTotal;
   }
 
   /** Bytes waiting in the node to be written to the connections: all together, and the most for one. */
@@ -162,37 +171,93 @@ export class WsGateway {
     return { total, max };
   }
 
-  #accept(ws: WebSocket): void {
+  /**
+   * Everything that can refuse a connection happens here, before the WebSocket handshake, with a
+   * plain HTTP answer: nothing is allocated for a refused client, and a flood from one address
+   * is refused on its own allowance without touching anyone else's or the node's.
+   */
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node removes the HTTP server's error listener before 'upgrade': without one, a peer
+    // that resets the connection would raise an unhandled 'error' and end the process.
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== WS_PATH || this.#closing) {
+      socket.once('finish', () => socket.destroy());
+      socket.end(`HTTP/1.1 ${this.#closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    const { hosts, origins } = this.opts;
+    if (hosts && !hosts.allows(req.headers.host)) {
+      this.ctx.metrics.error('host_not_allowed');
+      return refuseUpgrade(socket, '421 Misdirected Request', new AppError('host_not_allowed', 'This node does not answer to that host name (ALLOWED_HOSTS).'));
+    }
+    if (origins && !origins.allows(req.headers.origin, req.headers.host)) {
+      // A page of another site may not open a socket with its visitor's browser.
+      this.ctx.metrics.error('origin_not_allowed');
+      return refuseUpgrade(socket, '403 Forbidden', new AppError('origin_not_allowed', 'This origin may not open a WebSocket here (ALLOWED_ORIGINS).'));
+    }
+    const address = this.opts.addressOf(req);
+    const { maxPendingConnections: nodeCap, maxPendingPerAddress: addressCap } = this.opts;
+    if (nodeCap > 0 && this.#pendingTotal >= nodeCap) {
+      this.ctx.metrics.admissionRefused.labels('pending_node').inc();
+      return refuseUpgrade(socket, '503 Service Unavailable', new AppError('unavailable', `This node has ${nodeCap} connections waiting for hello; retry later.`, { retryAfterMs: 1000 }), ['Retry-After: 1']);
+    }
+    if (addressCap > 0 && (this.#pending.get(address) ?? 0) >= addressCap) {
+      this.ctx.metrics.admissionRefused.labels('pending_address').inc();
+      return refuseUpgrade(socket, '429 Too Many Requests', new AppError('rate_limited', `At most ${addressCap} connections per address may wait for hello at once.`, { retryAfterMs: 1000 }), ['Retry-After: 1']);
+    }
+    const wait = this.#perAddress.take(address);
+    if (wait > 0) {
+      this.ctx.metrics.admissionRefused.labels('rate_address').inc();
+      return refuseUpgrade(socket, '429 Too Many Requests', new AppError('rate_limited', `At most ${this.opts.newSessionsPerAddress} new connections per second per address; retry in ${wait} ms.`, { retryAfterMs: wait }), [`Retry-After: ${Math.ceil(wait / 1000)}`]);
+    }
+    // Counted from before the handshake, so a burst of upgrades cannot pass the cap together.
+    this.#pendingTotal++;
+    this.#pending.set(address, (this.#pending.get(address) ?? 0) + 1);
+    let counted = true;
+    const helloDone = () => {
+      if (!counted) return;
+      counted = false;
+      this.#pendingTotal--;
+      const n = (this.#pending.get(address) ?? 1) - 1;
+      if (n > 0) this.#pending.set(address, n);
+      else this.#pending.delete(address);
+    };
+    socket.once('close', helloDone);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, helloDone));
+  }
+
+  #accept(ws: WebSocket, helloDone: () => void): void {
     const decoder = new TextDecoder('utf-8', { fatal: true });
-    const progress: ReadProgress = { pushed: 0, read: 0, probe: -1, probeSentAt: 0, held: [], heldBytes: 0 };
+    const progress: ReadProgress = { pushed: 0, read: 0, probe: -1, probeSentAt: 0, nonce: randomBytes(6).toString('base64url'), held: [], heldBytes: 0 };
     const session = new ClientSession(randomUUID(), {
-      send: (text) => new Promise<void>((resolve) => {
-        if (ws.readyState !== ws.OPEN) return resolve();
-        // While live frames are held for a client that is behind, answers queue behind them.
-        if (progress.held.length > 0) progress.held.push({ text, done: resolve });
-        else ws.send(text, () => resolve());
-      }),
+      send: (text) => new Promise<void>((resolve) => this.#out(ws, session, progress, { text, wire: undefined }, resolve)),
       push: (text) => this.#out(ws, session, progress, { text, wire: undefined }),
       pushShared: (frame: SharedFrame) => this.#out(ws, session, progress, frame),
-      close: (code, reason) => ws.close(code, reason),
+      close: (code, reason) => {
+        ws.close(code, reason);
+        // A peer that never answers the close frame does not hold the socket for ws's 30 s.
+        setTimeout(() => { if (ws.readyState !== ws.CLOSED) ws.terminate(); }, CLOSE_GRACE_MS).unref();
+      },
+      backlog: () => progress.pushed + progress.heldBytes - progress.read,
+      helloDone,
     }, this.ctx);
     this.#sessions.set(ws, session);
     this.#progress.set(ws, progress);
     this.ctx.metrics.connectionsOpened.inc();
-    let lastHeard = Date.now();
-    this.#heartbeat(ws, () => lastHeard);
+    this.#heartbeat(ws, session, progress);
     ws.on('pong', (data: Buffer) => {
-      lastHeard = Date.now();
-      // The answer to a probe: the client has read everything written before it. Heartbeat
-      // pings carry no number, and a number we did not send proves nothing.
-      if (progress.probe >= 0 && data.length > 0 && Number(data.toString('latin1')) === progress.probe) {
+      // The answer to a probe: the client has read everything written before it. Only the
+      // outstanding probe's exact payload counts: unsolicited pongs, and numbers we did not send,
+      // prove nothing (a client that does not read cannot know the connection's nonce).
+      if (progress.probe >= 0 && data.length > 0 && data.toString('latin1') === probePayload(progress)) {
         progress.read = progress.probe;
         progress.probe = -1;
         if (progress.held.length > 0) this.#release(ws, progress);
+        else this.#probe(ws, progress);
       }
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      lastHeard = Date.now();
       if (isBinary) return session.onBinary();
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       if (buf.length > this.ctx.limits.maxFrameBytes) return session.onOversize(buf.length);
@@ -205,10 +270,11 @@ export class WsGateway {
       session.onText(text);
     });
     ws.on('close', (code: number) => {
+      helloDone();
       this.ctx.metrics.connectionsClosed.labels(KNOWN_CLOSE_CODES.has(code) ? String(code) : 'other').inc();
       this.#sessions.delete(ws);
       this.#progress.delete(ws);
-      // Answers held for it are dropped; whoever waits for them to be written goes on.
+      // Frames held for it are dropped; whoever waits for them to be written goes on.
       for (const h of progress.held) h.done?.();
       progress.held = [];
       progress.heldBytes = 0;
@@ -220,39 +286,49 @@ export class WsGateway {
   }
 
   /**
-   * Sends one live frame to one connection: the bytes straight to its socket when ws has nothing
-   * of its own queued (`bytes` may be shared by many connections), else through ws.
+   * Sends one frame to one connection: live entries, answers, catch-up pages and errors alike
+   * (`done`, if given, is called once it is written, or dropped with the connection). The bytes go
+   * straight to its socket when ws has nothing of its own queued (a shared frame's bytes are built
+   * once for all of its connections), else through ws.
    *
-   * Back-pressure: a client that does not read would have the node write its frames without
-   * bound, first into the kernel's socket buffers (megabytes per connection, which the node can
-   * neither see nor shrink), then into the node's memory. So the node tracks what the client has
-   * shown it read: a probe is a ping carrying the count of bytes pushed so far, sent once a
-   * quarter of the bound is unproven, and the client's WebSocket stack answers it (RFC 6455) when
-   * it has read up to it. The node writes at most half the bound (and one frame) past what was
-   * shown read; later frames wait in the node, in order, until the answer comes (#release). A
-   * reader answers within its round trip, so it is held up by at most that; a client that stopped
-   * reading costs the node no more writes, and the kernel holds at most half the bound for it. A
-   * client is cut off when more than `maxOutboundBytes` wait in the node for it, or when it is
-   * more than that behind its last answer and the probe after it has been unanswered for
-   * PROBE_GRACE_MS. It reconnects and resumes from its cursors.
+   * Back-pressure, one budget for every byte: a client that does not read would have the node
+   * write without bound, first into the kernel's socket buffers (megabytes per connection, which
+   * the node can neither see nor shrink), then into the node's memory. So the node tracks what the
+   * client has shown it read: a probe is a ping carrying the count of bytes written so far and the
+   * connection's nonce, sent once a quarter of the bound is unproven (and at every heartbeat), and
+   * the client's WebSocket stack answers it (RFC 6455) when it has read up to it. The node writes
+   * at most half the bound (and one frame) past what was shown read; later frames wait in the
+   * node, in order, until the answer comes (#release). A reader answers within its round trip, so
+   * it is held up by at most that; a client that stopped reading costs the node no more writes,
+   * and the kernel holds at most half the bound for it. A client is cut off when more than
+   * `maxOutboundBytes` wait in the node for it, when it is more than that behind its last answer
+   * and the probe after it has been unanswered for PROBE_GRACE_MS, or when a probe goes unanswered
+   * for the heartbeat timeout (#heartbeat). It reconnects and resumes from its cursors.
    */
-  #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, frame: Outgoing): void {
-    if (ws.readyState !== ws.OPEN) return;
+  #out(ws: WebSocket, session: ClientSession, progress: ReadProgress, frame: Outgoing, done?: () => void): void {
+    if (ws.readyState !== ws.OPEN) {
+      done?.();
+      return;
+    }
     const raw = rawSocketOf(ws);
     const waiting = this.#waiting(ws, raw);
-    if (waiting + progress.heldBytes > this.maxOutboundBytes) return this.#cutSlow(ws, session, 'buffered', progress);
+    if (waiting + progress.heldBytes > this.maxOutboundBytes) {
+      done?.();
+      return this.#cutSlow(ws, session, 'buffered', progress);
+    }
     if (progress.pushed + progress.heldBytes - progress.read > this.maxOutboundBytes && progress.probe >= 0 && Date.now() - progress.probeSentAt > PROBE_GRACE_MS) {
+      done?.();
       return this.#cutSlow(ws, session, 'unread', progress);
     }
     if (progress.held.length > 0 || progress.pushed - progress.read > this.maxOutboundBytes / 2) {
       // Behind by more than half the bound: a probe is out (one goes out at a quarter), and its
       // answer releases this frame.
       const b = wire(frame);
-      progress.held.push({ text: frame.text, wire: b });
+      progress.held.push({ text: frame.text, wire: b, done });
       progress.heldBytes += b.length;
       return;
     }
-    this.#pushNow(ws, raw, waiting, progress, frame);
+    this.#pushNow(ws, raw, waiting, progress, frame, done);
     this.#probe(ws, progress);
   }
 
@@ -264,24 +340,25 @@ export class WsGateway {
     return ws.bufferedAmount - ((raw && this.#corked.get(raw)) || 0);
   }
 
-  /** Writes a live frame and counts it as pushed. */
-  #pushNow(ws: WebSocket, raw: Socket | undefined, waiting: number, progress: ReadProgress, frame: Outgoing): void {
+  /** Writes a frame and counts it as pushed. */
+  #pushNow(ws: WebSocket, raw: Socket | undefined, waiting: number, progress: ReadProgress, frame: Outgoing, done: (() => void) | undefined): void {
     if (raw) {
       const b = wire(frame);
       progress.pushed += b.length;
-      this.#write(raw, b, waiting);
+      this.#write(raw, b, waiting, done);
     } else {
       progress.pushed += Buffer.byteLength(frame.text) + 4;
-      ws.send(frame.text);
+      ws.send(frame.text, done && (() => done()));
     }
   }
 
-  /** Sends a probe when a quarter of the bound is unproven and none is out. */
-  #probe(ws: WebSocket, progress: ReadProgress): void {
-    if (progress.probe < 0 && progress.pushed - progress.read >= this.maxOutboundBytes / 4) {
+  /** Sends a probe when none is out and a quarter of the bound is unproven (or, with `always`, anything at all: a heartbeat). */
+  #probe(ws: WebSocket, progress: ReadProgress, always = false): void {
+    if (progress.probe >= 0 || ws.readyState !== ws.OPEN) return;
+    if (always || progress.pushed - progress.read >= this.maxOutboundBytes / 4) {
       progress.probe = progress.pushed;
       progress.probeSentAt = Date.now();
-      ws.ping(String(progress.pushed));
+      ws.ping(probePayload(progress));
     }
   }
 
@@ -294,15 +371,11 @@ export class WsGateway {
     const { held } = progress;
     let i = 0;
     for (; i < held.length; i++) {
-      const h = held[i]!;
-      if (h.done) {
-        ws.send(h.text, () => h.done());
-        continue;
-      }
       if (progress.pushed - progress.read > this.maxOutboundBytes / 2) break;
+      const h = held[i]!;
       const raw = rawSocketOf(ws);
       progress.heldBytes -= h.wire.length;
-      this.#pushNow(ws, raw, this.#waiting(ws, raw), progress, h);
+      this.#pushNow(ws, raw, this.#waiting(ws, raw), progress, h, h.done);
     }
     held.splice(0, i);
     this.#probe(ws, progress);
@@ -316,20 +389,21 @@ export class WsGateway {
    * anyway), and one with CORK_BYTES corked is written out at once: corking never holds back
    * more than that, and the back-pressure bound keeps its meaning.
    */
-  #write(socket: Socket, bytes: Uint8Array, waiting: number): void {
+  #write(socket: Socket, bytes: Uint8Array, waiting: number, done: (() => void) | undefined): void {
+    const cb = done && (() => done());
     const corked = this.#corked.get(socket);
     if (corked === undefined) {
       if (waiting > 0 || bytes.length >= CORK_BYTES) {
-        socket.write(bytes);
+        socket.write(bytes, cb);
         return;
       }
       if (this.#corked.size === 0) process.nextTick(this.#uncorkAll);
       socket.cork();
       this.#corked.set(socket, bytes.length);
-      socket.write(bytes);
+      socket.write(bytes, cb);
       return;
     }
-    socket.write(bytes);
+    socket.write(bytes, cb);
     if (corked + bytes.length < CORK_BYTES) {
       this.#corked.set(socket, corked + bytes.length);
     } else {
@@ -340,9 +414,9 @@ export class WsGateway {
 
   /**
    * Closes a connection that fell behind past the bound: with that much waiting in the node
-   * (`buffered`), or sent and not shown read (`unread`). The close frame queues behind
-   * what the client is not reading, so the socket is destroyed right after: its buffers are
-   * freed now, not when the client gets round to reading.
+   * (`buffered`), or sent and not shown read (`unread`). The close frame queues behind what the client is
+   * not reading, so the socket is destroyed right after: its buffers are freed now, not when the
+   * client gets round to reading.
    */
   #cutSlow(ws: WebSocket, session: ClientSession, bound: 'buffered' | 'unread', progress: ReadProgress): void {
     this.ctx.log.info({ conn: session.id, user: session.userId, bound, buffered: ws.bufferedAmount + progress.heldBytes, unread: progress.pushed + progress.heldBytes - progress.read }, 'slow consumer cut off');
@@ -365,22 +439,34 @@ export class WsGateway {
   }
 
   /**
-   * Pings each connection on its own schedule: the mean interval ±20%, so pings (and the
-   * reconnects of clients that time out) do not line up after a restart. A connection not
-   * heard from for `heartbeatTimeoutMs` is terminated: its device is gone.
+   * Probes each connection on its own schedule: the mean interval ±20%, so pings (and the
+   * reconnects of clients that time out) do not line up after a restart. Every heartbeat ping is a
+   * probe (when none is out): liveness is reading, not sending. A connection whose probe stays
+   * unanswered for `heartbeatTimeoutMs` is gone or does not read, however many frames or
+   * unsolicited pongs it sends: it is terminated (no close frame: it would not read one), and the
+   * node holds nothing for it past that.
    */
-  #heartbeat(ws: WebSocket, lastHeard: () => number): void {
+  #heartbeat(ws: WebSocket, session: ClientSession, progress: ReadProgress): void {
     const { heartbeatIntervalMs: interval, heartbeatTimeoutMs: timeout } = this.ctx.limits;
     const next = () => {
+      const left = progress.probe >= 0 ? Math.max(1, progress.probeSentAt + timeout - Date.now()) : Infinity;
       const t = setTimeout(() => {
         if (ws.readyState !== ws.OPEN) return;
-        if (Date.now() - lastHeard() >= timeout) {
-          ws.terminate();
-          return;
+        if (progress.probe >= 0) {
+          const outstanding = Date.now() - progress.probeSentAt;
+          if (outstanding >= timeout) {
+            // Gone, or not reading: dropped without a close frame either way (it could not read
+            // one). Counted as a slow consumer when frames written to it were never read.
+            if (progress.pushed + progress.heldBytes > progress.read) this.ctx.metrics.slowConsumers.labels('stalled').inc();
+            ws.terminate();
+            return;
+          }
+          if (progress.pushed + progress.heldBytes - progress.read > this.maxOutboundBytes && outstanding > PROBE_GRACE_MS) return this.#cutSlow(ws, session, 'unread', progress);
+        } else {
+          this.#probe(ws, progress, true);
         }
-        ws.ping();
         next();
-      }, Math.min(interval * (0.8 + Math.random() * 0.4), Math.max(1, timeout - (Date.now() - lastHeard()))));
+      }, Math.min(interval * (0.8 + Math.random() * 0.4), left));
       t.unref();
       this.#heartbeats.set(ws, t);
     };
@@ -407,4 +493,9 @@ export class WsGateway {
     await closed;
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
+}
+
+/** A probe's ping payload: the bytes written when it was sent, and the connection's nonce. */
+function probePayload(progress: ReadProgress): string {
+  return `${progress.probe}.${progress.nonce}`;
 }

@@ -2,12 +2,15 @@
 import {
   AddMembersBody, CreateGroupBody, DeleteBody, DirectBody, EditBody, HistoryQuery, LoginBody, LogoutBody, PatchConversationBody,
   PatchMeBody, PresenceQuery, ReadBody, RefreshBody, RegisterBody, RoleBody, ROUTES, SendBody, issuesOf,
-  type ConversationId, type DeviceId, type MessageId, type UserId,
+  type ConversationId, type DeviceId, type MessageId, type Rate, type UserId,
 } from '@confab/protocol';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { AppError } from '../errors.js';
+import type { AddressLimits } from '../core/address-limits.js';
 import type { AuthService } from '../core/auth.js';
+import type { UserBudgets } from '../core/user-limits.js';
 import type { LoginThrottle } from '../core/login-throttle.js';
 import type { ConversationService } from '../core/conversations.js';
 import type { MessageService } from '../core/messages.js';
@@ -26,6 +29,12 @@ export interface HttpContext {
   metrics: Metrics;
   /** Failed-login limits per address and account (absent: none). */
   loginThrottle?: LoginThrottle;
+  /** Per-user budgets of requests and changes (rates.ts); sends are charged by the message service. */
+  budgets: UserBudgets;
+  /** Budgets of requests before authentication, per client address. */
+  addressLimits: AddressLimits;
+  /** Where /metrics is served: here (with this bearer token, if any), or on a listener of its own. */
+  metricsAccess: { onMain: boolean; token?: string | undefined };
 }
 
 interface Caller { userId: UserId; deviceId: DeviceId }
@@ -46,13 +55,54 @@ function param(req: FastifyRequest, name: string): string {
 
 const cid = (req: FastifyRequest) => param(req, 'id') as ConversationId;
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The rate the route declares in ROUTES. */
+    rate?: Rate;
+  }
+}
+
+const FREE: Rate = { budget: 'none', cost: 0 };
+/** The rate a route declares (ROUTES), kept in its fastify route config. */
+const rateOf = (req: FastifyRequest): Rate => req.routeOptions.config.rate ?? FREE;
+
+/** Whether a request carries `Authorization: Bearer <token>` with exactly this token (constant time). */
+export function bearerIs(header: string | undefined, token: string): boolean {
+  const m = header ? /^Bearer +(\S+)$/i.exec(header) : null;
+  if (!m) return false;
+  const a = Buffer.from(m[1]!);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
+  /** Authenticates the caller, then charges the route's rate to their budget (nothing runs when over it). */
   const authed = (h: Handler) => async (req: FastifyRequest, reply: FastifyReply) => {
     const header = req.headers.authorization;
     const m = header ? /^Bearer +(\S+)$/i.exec(header) : null;
     if (!m) throw new AppError('not_authenticated', 'Send `Authorization: Bearer <access token>`.');
     const caller = await ctx.auth.authenticate(m[1]!);
+    const rate = rateOf(req);
+    if (rate.budget === 'requests' || rate.budget === 'changes') {
+      try {
+        ctx.budgets.charge(rate.budget, caller.userId, rate.cost);
+      } catch (err) {
+        ctx.metrics.rateLimited.labels(rate.budget).inc();
+        throw err;
+      }
+    }
     return h(req, reply, caller);
+  };
+  /** Charges a route that runs before authentication to the client address's budgets. */
+  const anonymous = (req: FastifyRequest): void => {
+    const rate = rateOf(req);
+    try {
+      if (rate.budget === 'password') ctx.addressLimits.password(req.ip, req.routeOptions.url === '/v1/auth/register');
+      else if (rate.budget === 'address') ctx.addressLimits.request(req.ip, rate.cost);
+    } catch (err) {
+      ctx.metrics.rateLimited.labels(rate.budget).inc();
+      throw err;
+    }
   };
 
   const handlers: Record<string, PublicHandler> = {
@@ -61,13 +111,21 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
       if (await ctx.ready()) return { status: 'ready' };
       return reply.code(503).send({ status: 'unavailable' });
     },
-    'GET /metrics': async (_req, reply) => reply.type(ctx.metrics.contentType).send(await ctx.metrics.text()),
+    'GET /metrics': async (req, reply) => {
+      // Served on a listener of its own (METRICS_PORT): not here.
+      if (!ctx.metricsAccess.onMain) return reply.code(404).send({ error: new AppError('route_not_found', 'No route GET /metrics.').toBody() });
+      const token = ctx.metricsAccess.token;
+      if (token !== undefined && !bearerIs(req.headers.authorization, token)) throw new AppError('not_authenticated', 'Send `Authorization: Bearer <METRICS_TOKEN>`.');
+      return reply.type(ctx.metrics.contentType).send(await ctx.metrics.text());
+    },
     'POST /v1/auth/register': async (req, reply) => {
       const b = parse(RegisterBody, req.body);
+      anonymous(req);
       return reply.code(201).send(await ctx.auth.register(b.username, b.password, b.deviceName));
     },
     'POST /v1/auth/login': async (req) => {
       const b = parse(LoginBody, req.body);
+      anonymous(req);
       const attempt = ctx.loginThrottle?.begin(req.ip, b.username);
       try {
         const session = await ctx.auth.login(b.username, b.password, b.deviceName);
@@ -79,7 +137,11 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
         throw err;
       }
     },
-    'POST /v1/auth/refresh': async (req) => ctx.auth.refresh(parse(RefreshBody, req.body).refreshToken),
+    'POST /v1/auth/refresh': async (req) => {
+      const b = parse(RefreshBody, req.body);
+      anonymous(req);
+      return ctx.auth.refresh(b.refreshToken);
+    },
     'POST /v1/auth/logout': authed(async (req, reply, c) => {
       parse(LogoutBody, req.body);
       await ctx.auth.logout(c.userId, c.deviceId);
@@ -138,7 +200,7 @@ export function registerRoutes(app: FastifyInstance, ctx: HttpContext): void {
     const key = `${r.method} ${r.path}`;
     const handler = handlers[key];
     if (!handler) throw new Error(`route ${key} is documented but has no handler`);
-    app.route({ method: r.method, url: r.path, handler });
+    app.route({ method: r.method, url: r.path, handler, config: { rate: r.rate } });
   }
   const documented = new Set(ROUTES.map((r) => `${r.method} ${r.path}`));
   for (const key of Object.keys(handlers)) if (!documented.has(key)) throw new Error(`route ${key} has a handler but is not documented`);

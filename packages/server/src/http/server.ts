@@ -7,7 +7,9 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '../errors.js';
+import type { HostPolicy } from './hosts.js';
 import type { OriginPolicy } from './origins.js';
+import { boundPipelining } from './pipelining.js';
 import { registerRoutes, type HttpContext } from './routes.js';
 
 const CORS_METHODS = 'GET, POST, PATCH, PUT, DELETE';
@@ -22,7 +24,19 @@ export const WEB_CSP = [
   "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
-export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logger; origins?: OriginPolicy; trustProxy?: string | undefined; webRoot?: string }): FastifyInstance {
+export interface HttpOptions {
+  bodyLimit: number;
+  log: Logger;
+  origins?: OriginPolicy;
+  hosts?: HostPolicy;
+  trustProxy?: string | undefined;
+  webRoot?: string;
+  /** Requests read but not answered per connection, and bytes of answers waiting for one (0: no cap). */
+  maxPipelinedRequests?: number;
+  maxOutboundBytes?: number;
+}
+
+export function buildHttp(ctx: HttpContext, opts: HttpOptions): FastifyInstance {
   const logger: FastifyBaseLogger = opts.log;
   const webRoot = opts.webRoot && existsSync(join(opts.webRoot, 'index.html')) ? opts.webRoot : '';
   if (opts.webRoot && !webRoot) opts.log.warn({ webRoot: opts.webRoot }, 'WEB_ROOT has no index.html: no web client is served (build it with `npm run build -w @confab/web`)');
@@ -35,6 +49,9 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // A connection that moves no byte either way for this long is closed: a client that stops
+    // reading its answers does not keep them (nor the socket) for ever.
+    connectionTimeout: 60_000,
     // Behind a load balancer: who the client is comes from X-Forwarded-For, only from these.
     ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
     // Malformed URLs and the like get the protocol's error shape too.
@@ -62,6 +79,14 @@ export function buildHttp(ctx: HttpContext, opts: { bodyLimit: number; log: Logg
     if (isApi(req.url)) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     else if (String(reply.getHeader('content-type') ?? '').startsWith('text/html')) reply.header('content-security-policy', WEB_CSP);
   });
+
+  // The Host check first: a DNS-rebinding page never gets an answer, not even a CORS preflight.
+  app.addHook('onRequest', async (req, reply) => {
+    if (opts.hosts && !opts.hosts.allows(req.headers.host)) {
+      return reply.code(421).send({ error: new AppError('host_not_allowed', 'This node does not answer to that host name (ALLOWED_HOSTS).').toBody() });
+    }
+  });
+  if (opts.maxPipelinedRequests || opts.maxOutboundBytes) boundPipelining(app, { maxPipelined: opts.maxPipelinedRequests ?? 0, maxBytes: opts.maxOutboundBytes ?? 0, refused: () => ctx.metrics.rateLimited.labels('pipelined').inc() });
 
   // CORS with the Origin allow-list: an allowed browser origin gets the CORS headers (and its
   // preflights an answer); a request from any other origin is refused before it runs.
