@@ -92,7 +92,7 @@ export interface StartOptions {
   cli?: string;
   /** The data directory (it may not exist yet: the node then creates it); default: a fresh temp dir. Removed by stop(). */
   dataDir?: string;
-  /** The node's umask, e.g. 0o022 (it is started through `sh -c 'umask ...; exec ...'`); default: inherited. */
+  /** The node's umask, e.g. 0o022 (it is started through `sh -c 'umask ... && exec ...'`); default: inherited. */
   umask?: number;
 }
 
