@@ -8,6 +8,7 @@ import { canPin } from './node.js';
 import { machine } from './report.js';
 import { channel, groups } from './scenarios/groups.js';
 import { presence } from './scenarios/presence.js';
+import { hostile } from './scenarios/hostile.js';
 import { idle } from './scenarios/idle.js';
 import { soak } from './scenarios/soak.js';
 import { storm } from './scenarios/storm.js';
@@ -53,7 +54,7 @@ export interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm, soak, store };
+const SCENARIOS: Record<string, Scenario> = { groups, channel, presence, sync, idle, storm, soak, store, hostile };
 
 const COMMON = {
   json: { type: 'boolean', default: false },

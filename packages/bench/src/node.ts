@@ -96,7 +96,19 @@ export const LOAD_TEST_ENV: Record<string, string> = {
 };
 
 /** More of a node's start: extra environment (e.g. STORE, BUS), the path polled until it answers 200, Node flags. */
-export interface StartOptions { env?: Record<string, string>; readyPath?: string; nodeFlags?: string[] }
+export interface StartOptions {
+  env?: Record<string, string>;
+  readyPath?: string;
+  nodeFlags?: string[];
+  /** The `confab` command to start (another checkout's `packages/cli/bin/confab.js`); default: this tree's. */
+  cli?: string;
+  /** The data directory (it may not exist yet: the node then creates it); default: a fresh temp dir. Removed by stop(). */
+  dataDir?: string;
+  /** The node's umask, e.g. 0o022 (it is started through `sh -c 'umask ... && exec ...'`); default: inherited. */
+  umask?: number;
+  /** Every limit at its default, the per-address ones included (LOAD_TEST_ENV is not applied): for measuring attacks. */
+  defaults?: boolean;
+}
 
 /**
  * Starts `confab serve` with `args` on a fresh data directory; resolves once /healthz (or
@@ -104,7 +116,7 @@ export interface StartOptions { env?: Record<string, string>; readyPath?: string
  * port (a restart).
  */
 export async function startConfab(args: string[], core: number | undefined, opts: StartOptions = {}): Promise<ConfabProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'confab-bench-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'confab-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let tail = ''; // the last output, for error messages and warnings; the rest is dropped
@@ -113,8 +125,9 @@ export async function startConfab(args: string[], core: number | undefined, opts
   let life: Life | undefined;
 
   const spawnNode = (): Life => {
-    const [cmd, argv] = nodeCommand([...(opts.nodeFlags ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
-    const env = { ...process.env, ...LOAD_TEST_ENV, ...opts.env };
+    let [cmd, argv] = nodeCommand([...(opts.nodeFlags ?? []), opts.cli ?? CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...lastArgs], core);
+    if (opts.umask !== undefined) [cmd, argv] = ['sh', ['-c', `umask ${opts.umask.toString(8).padStart(3, '0')} && exec "$@"`, 'sh', cmd, ...argv]];
+    const env = { ...process.env, ...(opts.defaults ? {} : LOAD_TEST_ENV), ...opts.env };
     const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);

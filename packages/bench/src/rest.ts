@@ -49,7 +49,11 @@ export interface MetricsView {
 }
 
 export async function scrapeMetrics(url: string): Promise<MetricsView> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  return parseMetrics(await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text());
+}
+
+/** The samples of a Prometheus text exposition. */
+export function parseMetrics(text: string): MetricsView {
   const samples = [...text.matchAll(/^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/gm)].map((m) => ({ name: m[1]!, labels: m[2] ?? '', value: Number(m[3]) }));
   return {
     get: (name, labels = '') => samples.find((x) => x.name === name && x.labels.includes(labels))?.value ?? 0,

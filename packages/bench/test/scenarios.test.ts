@@ -312,3 +312,23 @@ test('presence, tiny: 6 users watching 2 each, batched and baseline, wave and fl
   }
   assert.ok(isObject(out.comparison), `"comparison" of the baseline with the batched run${tail(run)}`);
 });
+
+test('hostile, three cheap attacks: each runs on its own node and reports its rows', { timeout: 90_000 }, async () => {
+  const only = ['data-files', 'removed-resend', 'foreign-host'];
+  const { out, run } = await runScenario('hostile', ['--only', only.join(',')], 60);
+  assert.deepEqual(names(out), ['confab'], `the systems measured${tail(run)}`);
+  const rows = out.systems[0].rows as Json[];
+  assert.ok(Array.isArray(rows) && rows.length > 0, `rows: ${JSON.stringify(rows)?.slice(0, 200)}${tail(run)}`);
+  for (const [i, r] of rows.entries()) {
+    fields(r, `rows[${i}]`, run, { num: ['finding'] });
+    assert.ok(typeof r.attack === 'string' && typeof r.measure === 'string' && r.measure.length > 0, `rows[${i}] has an attack and a measure: ${JSON.stringify(r)}${tail(run)}`);
+    assert.ok(r.value === null || typeof r.value === 'string' || isNum(r.value), `rows[${i}].value is a number, a string or null: ${JSON.stringify(r)}${tail(run)}`);
+  }
+  assert.deepEqual([...new Set(rows.map((r) => r.attack))], only, `one block of rows per attack, in order${tail(run)}`);
+  const errors = rows.filter((r) => r.measure === 'error');
+  assert.deepEqual(errors, [], `no attack failed to run${tail(run)}`);
+  for (const a of only) {
+    const measured = rows.filter((r) => r.attack === a && r.measure !== 'node' && r.measure !== 'attack took s');
+    assert.ok(measured.length >= 3, `${a} reports its figures: ${JSON.stringify(measured)}${tail(run)}`);
+  }
+});
